@@ -1,0 +1,50 @@
+# Developer entry points. Needs only Python 3.11 with pip and venv;
+# `make lock` also needs uv, a maintainer tool (`pip install uv`).
+
+PYTHON ?= python3
+HOST ?= 127.0.0.1
+PORT ?= 8000
+PYTEST_ARGS ?=
+
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test test-postgres lint schema lock clean
+
+install: $(STAMP)
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Reinstalls only when the lock or the project metadata changed.
+$(STAMP): requirements.lock pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --disable-pip-version-check -q --require-hashes -r requirements.lock
+	$(BIN)/python -m pip install --disable-pip-version-check -q --no-deps -e .
+	touch $@
+
+run: install
+	$(BIN)/media-gateway serve --host $(HOST) --port $(PORT)
+
+test: install
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Same suite against a throwaway PostgreSQL cluster (tests/support/postgres.py).
+test-postgres: install
+	MEDIA_GATEWAY_TEST_POSTGRES=1 $(BIN)/pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy gateway schema storage
+
+schema: install
+	$(BIN)/media-gateway export-schema > schema.graphql.tmp
+	mv schema.graphql.tmp schema.graphql
+
+lock:
+	uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 --universal -o requirements.lock
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache build dist test-artifacts *.egg-info
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,1 @@
+"""The process and its edges: settings, app, auth, media routes, CLI."""

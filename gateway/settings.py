@@ -1,0 +1,53 @@
+"""Configuration from the environment (prefix ``MEDIA_GATEWAY_``), see the README's table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from storage.backend import Limits
+
+MIB = 1024 * 1024
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MEDIA_GATEWAY_", extra="ignore")
+
+    database_url: str = "sqlite+aiosqlite:///./var/media.db"
+    media_root: Path = Path("./var/media")
+    storage_url: str | None = None
+    public_url: str | None = None
+    admin_token: str | None = None
+    admin_token_file: Path = Path("./var/admin-token")
+    public_read: bool = True
+
+    max_image_bytes: int = 10 * MIB
+    max_video_bytes: int = 500 * MIB
+    max_image_pixels: int = 50_000_000
+    min_image_side: int = 1
+
+    fetch_allow_hosts: str = ""
+    fetch_timeout: float = 20.0
+
+    max_query_depth: int = 15
+    max_aliases: int = 50
+    max_tokens: int = 10_000
+    max_json_bytes: int = 16 * MIB
+    max_files: int = 20
+    max_fields: int = 100
+    max_text_part_bytes: int = 1 * MIB
+
+    def limits(self) -> Limits:
+        return Limits(
+            max_image_bytes=self.max_image_bytes,
+            max_video_bytes=self.max_video_bytes,
+            max_image_pixels=self.max_image_pixels,
+            min_image_side=self.min_image_side,
+        )
+
+    @property
+    def max_multipart_bytes(self) -> int:
+        """A multipart body may carry one video or ``max_files`` images, plus its text parts."""
+        files = max(self.max_video_bytes, self.max_files * self.max_image_bytes)
+        return files + self.max_fields * self.max_text_part_bytes

@@ -1,0 +1,369 @@
+"""The Mutation root. Each mutation turns its input into a storage use case call; a
+``MediaFailure`` becomes the payload's userErrors with a null result (nothing was changed)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
+
+import strawberry
+
+from schema.context import Info
+from schema.errors import MediaError, errors_of
+from schema.ids import decode, decode_list
+from schema.ids import to_global_id as _gid
+from schema.inputs import (
+    ProductCreateInput,
+    ProductUpdateInput,
+    SyncImagesInput,
+    UpdateImageInput,
+    UploadImageInput,
+    UploadImagesInput,
+    UploadVideoInput,
+)
+from schema.types import DownloadableImage, Image, Product, Video, load_images, load_product
+from schema.uploads import check_filename, close_all, from_base64, from_upload
+from storage import enums, images, products, validation, videos
+from storage.backend import ProductRef
+from storage.errors import MediaFailure, Problem
+from storage.receiving import Incoming
+
+T = TypeVar("T")
+
+NOT_YET = "This operation is not available yet in this version of the gateway."
+
+
+@strawberry.type
+class ProductPayload:
+    product: Product | None
+    user_errors: list[MediaError]
+
+
+@strawberry.type
+class ImagePayload:
+    image: Image | None
+    user_errors: list[MediaError]
+
+
+@strawberry.type
+class ImagesPayload:
+    images: list[Image] | None
+    user_errors: list[MediaError]
+
+
+@strawberry.type
+class VideoPayload:
+    video: Video | None
+    user_errors: list[MediaError]
+
+
+@strawberry.type
+class DeletePayload:
+    deleted_ids: list[strawberry.ID]
+    user_errors: list[MediaError]
+
+
+@strawberry.type
+class SyncImagesPayload:
+    product_sku: str
+    images: list[DownloadableImage] | None = strawberry.field(
+        description="The product's full list after the sync."
+    )
+    user_errors: list[MediaError]
+
+
+async def run(
+    info: Info, action: Callable[[], Awaitable[T]], uploads: Sequence[object] = ()
+) -> tuple[T | None, list[MediaError]]:
+    try:
+        result = await action()
+    except MediaFailure as failure:
+        return None, errors_of(failure)
+    finally:
+        await close_all(uploads)
+    info.context.loaders.clear()
+    return result, []
+
+
+def product_ref(product_id: strawberry.ID | None, product_sku: str | None) -> ProductRef:
+    if product_id is None and validation.is_blank(product_sku):
+        raise MediaFailure.one(
+            ("productId",), enums.ErrorCode.REQUIRED, "Give one of productId and productSku."
+        )
+    if product_id is not None and product_sku is not None:
+        raise MediaFailure.one(
+            ("productSku",),
+            enums.ErrorCode.INVALID,
+            "Give only one of productId and productSku.",
+        )
+    if product_id is not None:
+        return ProductRef(id=decode(product_id, "Product", ("productId",)), field=("productId",))
+    return ProductRef(sku=(product_sku or "").strip(), field=("productSku",))
+
+
+def _image_content(input: UploadImageInput) -> Incoming:
+    given = [name for name in ("file", "base64", "url") if getattr(input, name) is not None]
+    if not given:
+        raise MediaFailure.one(
+            ("file",), enums.ErrorCode.REQUIRED, "Give one of file, base64 and url."
+        )
+    if len(given) > 1:
+        raise MediaFailure.one(
+            (given[1],), enums.ErrorCode.INVALID, "Give only one of file, base64 and url."
+        )
+    if input.url is not None:
+        raise MediaFailure.one(("url",), enums.ErrorCode.INVALID, NOT_YET)
+    if input.base64 is not None:
+        check_filename(input.filename, ("filename",))
+        return from_base64(input.base64, ("base64",))
+    return from_upload(input.file, ("file",))
+
+
+def _not_yet(field: str) -> list[MediaError]:
+    return [MediaError.of(Problem((field,), enums.ErrorCode.INVALID, NOT_YET))]
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation
+    async def product_create(self, info: Info, input: ProductCreateInput) -> ProductPayload:
+        backend = info.context.backend
+        pk, errors = await run(
+            info, lambda: products.create_product(backend, input.sku, input.name)
+        )
+        return ProductPayload(
+            product=await load_product(info, pk) if pk else None, user_errors=errors
+        )
+
+    @strawberry.mutation
+    async def product_update(
+        self, info: Info, id: strawberry.ID, input: ProductUpdateInput
+    ) -> ProductPayload:
+        backend = info.context.backend
+
+        async def action() -> int:
+            pk = decode(id, "Product", ("id",))
+            return await products.update_product(backend, pk, input.sku, input.name)
+
+        pk, errors = await run(info, action)
+        return ProductPayload(
+            product=await load_product(info, pk) if pk else None, user_errors=errors
+        )
+
+    @strawberry.mutation(description="Deletes the product with all its media.")
+    async def product_delete(self, info: Info, id: strawberry.ID) -> DeletePayload:
+        backend = info.context.backend
+
+        async def action() -> list[strawberry.ID]:
+            deleted = await products.delete_product(backend, decode(id, "Product", ("id",)))
+            return [
+                strawberry.ID(id),
+                *(_gid("Image", pk) for pk in deleted.image_ids),
+                *(_gid("Video", pk) for pk in deleted.video_ids),
+                *(_gid("DownloadableImage", pk) for pk in deleted.downloadable_ids),
+            ]
+
+        ids, errors = await run(info, action)
+        return DeletePayload(deleted_ids=ids or [], user_errors=errors)
+
+    @strawberry.mutation
+    async def upload_image(self, info: Info, input: UploadImageInput) -> ImagePayload:
+        backend = info.context.backend
+
+        async def action() -> int:
+            ref = product_ref(input.product_id, input.product_sku)
+            content = _image_content(input)
+            default_source = enums.MediaSource.URL if input.url else enums.MediaSource.UPLOAD
+            new = images.NewImage(
+                product=ref,
+                content=content,
+                position=input.position,
+                image_type=enums.ImageType(input.image_type or enums.ImageType.DEFAULT),
+                source=enums.MediaSource(input.source or default_source),
+                option=input.option,
+                alt=input.alt,
+            )
+            return await images.upload_image(backend, new)
+
+        pk, errors = await run(info, action, [input.file] if input.file else [])
+        image = (await load_images(info, [pk]))[0] if pk else None
+        return ImagePayload(image=image, user_errors=errors)
+
+    @strawberry.mutation(description="Appends several files to one gallery, all or nothing.")
+    async def upload_images(self, info: Info, input: UploadImagesInput) -> ImagesPayload:
+        backend = info.context.backend
+
+        async def action() -> list[int]:
+            ref = product_ref(input.product_id, input.product_sku)
+            problems = validation.id_list(input.files, ("files",))
+            if problems:
+                raise MediaFailure(problems)
+            new = [
+                images.NewImage(
+                    product=ref,
+                    content=from_upload(upload, ("files", str(index))),
+                    image_type=enums.ImageType(input.image_type or enums.ImageType.DEFAULT),
+                    option=input.option,
+                )
+                for index, upload in enumerate(input.files)
+            ]
+            return await images.upload_images(backend, new)
+
+        pks, errors = await run(info, action, input.files)
+        loaded = await load_images(info, pks) if pks else None
+        return ImagesPayload(
+            images=[i for i in loaded if i] if loaded is not None else None, user_errors=errors
+        )
+
+    @strawberry.mutation
+    async def upload_video(self, info: Info, input: UploadVideoInput) -> VideoPayload:
+        backend = info.context.backend
+
+        async def action() -> int:
+            new = videos.NewVideo(
+                product=product_ref(input.product_id, input.product_sku),
+                content=from_upload(input.file, ("file",)),
+                position=input.position,
+                source=enums.MediaSource(input.source or enums.MediaSource.UPLOAD),
+            )
+            return await videos.upload_video(backend, new)
+
+        pk, errors = await run(info, action, [input.file])
+        return VideoPayload(video=await _video(info, pk), user_errors=errors)
+
+    @strawberry.mutation
+    async def update_image(
+        self, info: Info, id: strawberry.ID, input: UpdateImageInput
+    ) -> ImagePayload:
+        backend = info.context.backend
+
+        async def action() -> int:
+            changes = images.ImageChanges(
+                position=input.position,
+                image_type=enums.ImageType(input.image_type) if input.image_type else None,
+                alt=images.KEEP if input.alt is strawberry.UNSET else input.alt,
+                option=images.KEEP if input.option is strawberry.UNSET else input.option,
+            )
+            return await images.update_image(backend, decode(id, "Image", ("id",)), changes)
+
+        pk, errors = await run(info, action)
+        image = (await load_images(info, [pk]))[0] if pk else None
+        return ImagePayload(image=image, user_errors=errors)
+
+    @strawberry.mutation
+    async def update_video(self, info: Info, id: strawberry.ID, position: int) -> VideoPayload:
+        backend = info.context.backend
+
+        async def action() -> int:
+            return await videos.update_video(backend, decode(id, "Video", ("id",)), position)
+
+        pk, errors = await run(info, action)
+        return VideoPayload(video=await _video(info, pk), user_errors=errors)
+
+    @strawberry.mutation(
+        description="imageIds: every image of one gallery (product + option), in the new order."
+    )
+    async def reorder_images(self, info: Info, image_ids: list[strawberry.ID]) -> ImagesPayload:
+        backend = info.context.backend
+
+        async def action() -> list[int]:
+            pks = decode_list(image_ids, "Image", ("imageIds",))
+            return await images.reorder_images(backend, pks)
+
+        pks, errors = await run(info, action)
+        loaded = await load_images(info, pks) if pks else None
+        return ImagesPayload(
+            images=[i for i in loaded if i] if loaded is not None else None, user_errors=errors
+        )
+
+    @strawberry.mutation(description="videoIds: every video of one product, in the new order.")
+    async def reorder_videos(self, info: Info, video_ids: list[strawberry.ID]) -> ProductPayload:
+        backend = info.context.backend
+
+        async def action() -> int:
+            pks = decode_list(video_ids, "Video", ("videoIds",))
+            return await videos.reorder_videos(backend, pks)
+
+        pk, errors = await run(info, action)
+        return ProductPayload(
+            product=await load_product(info, pk) if pk else None, user_errors=errors
+        )
+
+    @strawberry.mutation(description="Marks this image main; the previous main is unmarked.")
+    async def set_main_image(self, info: Info, image_id: strawberry.ID) -> ImagePayload:
+        backend = info.context.backend
+
+        async def action() -> int:
+            return await images.set_main_image(backend, decode(image_id, "Image", ("imageId",)))
+
+        pk, errors = await run(info, action)
+        image = (await load_images(info, [pk]))[0] if pk else None
+        return ImagePayload(image=image, user_errors=errors)
+
+    @strawberry.mutation(description="All ids must belong to one product; positions close up.")
+    async def delete_images(self, info: Info, ids: list[strawberry.ID]) -> DeletePayload:
+        backend = info.context.backend
+
+        async def action() -> list[int]:
+            return await images.delete_images(backend, decode_list(ids, "Image", ("ids",)))
+
+        pks, errors = await run(info, action)
+        return DeletePayload(
+            deleted_ids=[_gid("Image", pk) for pk in pks or []], user_errors=errors
+        )
+
+    @strawberry.mutation(description="All ids must belong to one product; positions close up.")
+    async def delete_videos(self, info: Info, ids: list[strawberry.ID]) -> DeletePayload:
+        backend = info.context.backend
+
+        async def action() -> list[int]:
+            return await videos.delete_videos(backend, decode_list(ids, "Video", ("ids",)))
+
+        pks, errors = await run(info, action)
+        return DeletePayload(
+            deleted_ids=[_gid("Video", pk) for pk in pks or []], user_errors=errors
+        )
+
+    @strawberry.mutation(description="Upsert of a SKU's image URLs; all or nothing.")
+    async def sync_images(self, input: SyncImagesInput) -> SyncImagesPayload:
+        return SyncImagesPayload(
+            product_sku=input.product_sku, images=None, user_errors=_not_yet("productSku")
+        )
+
+    @strawberry.mutation(description="Each SKU is its own all-or-nothing sync; at most 100.")
+    async def sync_images_bulk(self, inputs: list[SyncImagesInput]) -> list[SyncImagesPayload]:
+        if len(inputs) > validation.MAX_LIST:
+            errors = [
+                MediaError(
+                    field=None,
+                    code=enums.ErrorCode.TOO_MANY,
+                    message=f"{len(inputs)} inputs; at most {validation.MAX_LIST}.",
+                )
+            ]
+        else:
+            errors = _not_yet("productSku")
+        return [
+            SyncImagesPayload(product_sku=i.product_sku, images=None, user_errors=errors)
+            for i in inputs
+        ]
+
+    @strawberry.mutation(description="Rebuilds the renditions of these images (at most 100).")
+    async def regenerate_renditions(self, image_ids: list[strawberry.ID]) -> ImagesPayload:
+        return ImagesPayload(images=None, user_errors=_not_yet("imageIds"))
+
+
+async def _video(info: Info, pk: int | None) -> Video | None:
+    record = await info.context.loaders.video.load(pk) if pk else None
+    return Video.of(record, info) if record else None
+
+
+def _sku_name(input: ProductCreateInput) -> tuple[str, str]:
+    return input.sku, input.name
+
+
+async def _product_payload(info: Info, pk: int | None, errors: list[MediaError]) -> ProductPayload:
+    return ProductPayload(product=await load_product(info, pk) if pk else None, user_errors=errors)
+
+
+def _deleted(type_name: str, pks: list[int] | None, errors: list[MediaError]) -> DeletePayload:
+    return DeletePayload(deleted_ids=[_gid(type_name, pk) for pk in pks or []], user_errors=errors)

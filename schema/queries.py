@@ -1,0 +1,210 @@
+"""The Query root."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import TypeVar
+
+import strawberry
+from graphql import GraphQLError
+
+from schema.connections import (
+    DownloadableImageGroupConnection,
+    DownloadableImageGroupEdge,
+    ImageConnection,
+    ImageEdge,
+    ProductConnection,
+    ProductDownloadableImages,
+    ProductEdge,
+    VideoConnection,
+    VideoEdge,
+    check_first,
+    connection,
+)
+from schema.context import Info
+from schema.ids import from_global_id, pk_of
+from schema.inputs import ImageFilter, ProductFilter
+from schema.types import (
+    DownloadableImage,
+    Image,
+    Node,
+    Product,
+    ProductSort,
+    SortDirection,
+    Video,
+    load_images,
+)
+from storage import enums, reads
+from storage.pages import InvalidCursor, Page
+from storage.records import main_image
+from storage.validation import MAX_LIST
+
+T = TypeVar("T")
+
+
+def _too_many(name: str, values: list[str] | None) -> None:
+    if values is not None and len(values) > MAX_LIST:
+        raise GraphQLError(f"{name} holds {len(values)} values; at most {MAX_LIST}.")
+
+
+def _product_pks(ids: list[strawberry.ID] | None) -> list[int] | None:
+    if ids is None:
+        return None
+    _too_many("productIds", list(ids))
+    pks = [pk_of(i, "Product") for i in ids]
+    if None in pks:
+        raise GraphQLError("productIds holds a value that is not a Product id.")
+    return [pk for pk in pks if pk is not None]
+
+
+async def _page(read: Awaitable[Page[T]]) -> Page[T]:
+    try:
+        return await read
+    except InvalidCursor as exc:
+        raise GraphQLError(str(exc)) from None
+
+
+async def node_by_id(info: Info, value: str) -> Node | None:
+    decoded = from_global_id(value)
+    if decoded is None:
+        return None
+    type_name, pk = decoded
+    loaders = info.context.loaders
+    if type_name == "Product":
+        record = await loaders.product.load(pk)
+        return Product.of(record) if record else None
+    if type_name == "Image":
+        return (await load_images(info, [pk]))[0]
+    if type_name == "Video":
+        video = await loaders.video.load(pk)
+        return Video.of(video, info) if video else None
+    if type_name == "DownloadableImage":
+        item = await loaders.downloadable.load(pk)
+        product = await loaders.product.load(item.product_id) if item else None
+        return DownloadableImage.of(item, product.sku) if item and product else None
+    return None
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="Any object by its global id.")
+    async def node(self, info: Info, id: strawberry.ID) -> Node | None:
+        return await node_by_id(info, id)
+
+    @strawberry.field(description="Exactly one of id and sku.")
+    async def product(
+        self, info: Info, id: strawberry.ID | None = None, sku: str | None = None
+    ) -> Product | None:
+        if (id is None) == (sku is None):
+            raise GraphQLError("Give exactly one of id and sku.")
+        if id is not None:
+            pk = pk_of(id, "Product")
+            record = await info.context.loaders.product.load(pk) if pk else None
+        else:
+            async with info.context.backend.db.read() as connection_:
+                record = await reads.product_by_sku(connection_, sku or "")
+        return Product.of(record) if record else None
+
+    @strawberry.field(description="first: 1..100.")
+    async def products(
+        self,
+        info: Info,
+        first: int | None = 20,
+        after: str | None = None,
+        filter: ProductFilter | None = None,
+        sort_by: ProductSort | None = enums.ProductSort.SKU,  # type: ignore[valid-type]
+        direction: SortDirection | None = enums.SortDirection.ASC,  # type: ignore[valid-type]
+    ) -> ProductConnection:
+        first = check_first(first, 20, 100)
+        if filter is not None:
+            _too_many("filter.skus", filter.skus)
+        query = reads.ProductQuery(
+            skus=filter.skus if filter else None,
+            search=filter.search if filter else None,
+            has_images=filter.has_images if filter else None,
+            sort=enums.ProductSort(sort_by or enums.ProductSort.SKU),
+            descending=direction == enums.SortDirection.DESC,
+        )
+        async with info.context.backend.db.read() as c:
+            page = await _page(reads.product_page(c, query, first=first, after=after))
+        for record in page.items:
+            info.context.loaders.product.prime(record.id, record)
+        nodes = [Product.of(r) for r in page.items]
+        return connection(ProductConnection, ProductEdge, page, nodes)
+
+    @strawberry.field
+    async def image(self, info: Info, id: strawberry.ID) -> Image | None:
+        pk = pk_of(id, "Image")
+        return (await load_images(info, [pk]))[0] if pk else None
+
+    @strawberry.field(
+        description="Ordered by product, option (nulls first), position. first: 1..1000."
+    )
+    async def images(
+        self,
+        info: Info,
+        first: int | None = 100,
+        after: str | None = None,
+        filter: ImageFilter | None = None,
+    ) -> ImageConnection:
+        first = check_first(first, 100, 1000)
+        if filter is not None:
+            _too_many("filter.productSkus", filter.product_skus)
+        query = reads.ImageQuery(
+            product_ids=_product_pks(filter.product_ids) if filter else None,
+            product_skus=filter.product_skus if filter else None,
+            option=filter.option if filter else None,
+            image_type=filter.image_type.value if filter and filter.image_type else None,
+        )
+        async with info.context.backend.db.read() as c:
+            page = await _page(reads.image_page(c, query, first=first, after=after))
+        product_pks = sorted({r.product_id for r in page.items})
+        galleries = await info.context.loaders.product_images.load_many(product_pks)
+        mains = {pk: main_image(g) for pk, g in zip(product_pks, galleries, strict=True)}
+        nodes = [Image.of(r, mains[r.product_id], info) for r in page.items]
+        return connection(ImageConnection, ImageEdge, page, nodes)
+
+    @strawberry.field
+    async def video(self, info: Info, id: strawberry.ID) -> Video | None:
+        pk = pk_of(id, "Video")
+        record = await info.context.loaders.video.load(pk) if pk else None
+        return Video.of(record, info) if record else None
+
+    @strawberry.field(description="Ordered by product, position. first: 1..1000.")
+    async def videos(
+        self,
+        info: Info,
+        first: int | None = 100,
+        after: str | None = None,
+        product_ids: list[strawberry.ID] | None = None,
+    ) -> VideoConnection:
+        first = check_first(first, 100, 1000)
+        pks = _product_pks(product_ids)
+        async with info.context.backend.db.read() as c:
+            page = await _page(reads.video_page(c, pks, first=first, after=after))
+        nodes = [Video.of(r, info) for r in page.items]
+        return connection(VideoConnection, VideoEdge, page, nodes)
+
+    @strawberry.field(description="Grouped by SKU, ordered by SKU. first: 1..100.")
+    async def downloadable_images(
+        self,
+        info: Info,
+        product_sku: str | None = None,
+        first: int | None = 20,
+        after: str | None = None,
+    ) -> DownloadableImageGroupConnection:
+        first = check_first(first, 20, 100)
+        async with info.context.backend.db.read() as c:
+            page = await _page(
+                reads.downloadable_group_page(c, product_sku, first=first, after=after)
+            )
+        products = page.items
+        lists = await info.context.loaders.product_downloadables.load_many([p.id for p in products])
+        nodes = [
+            ProductDownloadableImages(
+                product_sku=p.sku,
+                images=[DownloadableImage.of(r, p.sku) for r in records],
+            )
+            for p, records in zip(products, lists, strict=True)
+        ]
+        return connection(DownloadableImageGroupConnection, DownloadableImageGroupEdge, page, nodes)

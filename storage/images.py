@@ -1,0 +1,281 @@
+"""Image use cases: upload (one or several, all or nothing), update, reorder, set main, delete."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Literal
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage import models, validation
+from storage.backend import Backend, ProductRef
+from storage.blobs import TempBlob, blob_key
+from storage.enums import ErrorCode, ImageType, MediaSource
+from storage.errors import FieldPath, MediaFailure, Problem
+from storage.gallery import Gallery
+from storage.inspection import ImageInfo
+from storage.models import utcnow
+from storage.receiving import Incoming, receive_image
+
+image_t: sa.Table = models.Image.__table__  # type: ignore[attr-defined]
+downloadable_t: sa.Table = models.DownloadableImage.__table__  # type: ignore[attr-defined]
+
+ALT_LENGTH = 1000
+
+
+class Keep(Enum):
+    """Marks an optional input field that was not sent (as opposed to sent as null)."""
+
+    KEEP = "KEEP"
+
+
+KEEP = Keep.KEEP
+
+
+@dataclass(frozen=True)
+class NewImage:
+    product: ProductRef
+    content: Incoming
+    position: int | None = None
+    image_type: ImageType = ImageType.DEFAULT
+    source: MediaSource = MediaSource.UPLOAD
+    option: str | None = None
+    alt: str | None = None
+
+
+@dataclass(frozen=True)
+class ImageChanges:
+    position: int | None = None
+    image_type: ImageType | None = None
+    alt: str | Literal[Keep.KEEP] | None = KEEP
+    option: str | Literal[Keep.KEEP] | None = KEEP
+
+
+@dataclass
+class _Received:
+    image: NewImage
+    temp: TempBlob
+    info: ImageInfo
+    key: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.key = blob_key(self.temp.sha256, self.info.extension)
+
+
+def _check_new(image: NewImage) -> list[Problem]:
+    return (
+        validation.position(image.position, ("position",))
+        + validation.option_name(image.option, ("option",))
+        + validation.optional_text(image.alt, ("alt",), ALT_LENGTH)
+    )
+
+
+async def upload_images(backend: Backend, images: Sequence[NewImage]) -> list[int]:
+    """Store images of one product in one transaction: all of them, or none and every problem.
+
+    The files are streamed and inspected before the transaction; the blobs are moved to their
+    content-addressed keys inside it, and taken back if it fails."""
+    problems = [p for image in images for p in _check_new(image)]
+    problems += await backend.check_product(images[0].product)
+    if problems:
+        raise MediaFailure(problems)
+    received: list[_Received] = []
+    try:
+        for image in images:
+            try:
+                temp, info = await receive_image(backend, image.content)
+            except MediaFailure as failure:
+                problems += failure.problems
+                continue
+            received.append(_Received(image, temp, info))
+        problems += _repeated_bytes(received)
+        if problems:
+            raise MediaFailure(problems)
+        return await _insert(backend, received)
+    finally:
+        for item in received:
+            await backend.blobs.discard(item.temp)
+
+
+async def upload_image(backend: Backend, image: NewImage) -> int:
+    return (await upload_images(backend, [image]))[0]
+
+
+def _repeated_bytes(received: Sequence[_Received]) -> list[Problem]:
+    seen: set[str] = set()
+    problems = []
+    for item in received:
+        if item.temp.sha256 in seen:
+            problems.append(_duplicate(item.image.content.field))
+        seen.add(item.temp.sha256)
+    return problems
+
+
+def _duplicate(field: FieldPath) -> Problem:
+    return Problem(field, ErrorCode.DUPLICATE, "The product already has an image with these bytes.")
+
+
+async def _insert(backend: Backend, received: Sequence[_Received]) -> list[int]:
+    moved: list[str] = []
+    try:
+        async with backend.db.write() as session:
+            product = await backend.lock_product(session, received[0].image.product)
+            sums = [item.temp.sha256 for item in received]
+            existing = set(
+                (
+                    await session.execute(
+                        sa.select(image_t.c.checksum).where(
+                            image_t.c.product_id == product.id, image_t.c.checksum.in_(sums)
+                        )
+                    )
+                ).scalars()
+            )
+            duplicates = [
+                _duplicate(item.image.content.field)
+                for item in received
+                if item.temp.sha256 in existing
+            ]
+            if duplicates:
+                raise MediaFailure(duplicates)
+            ids = []
+            for item in received:
+                ids.append(await _insert_one(session, product.id, item))
+            for item in received:
+                await backend.lock_blob(session, item.key)
+                await backend.blobs.commit(item.temp, item.key)
+                moved.append(item.key)
+            return ids
+    except BaseException:
+        if moved:
+            await backend.release_blobs(moved)
+        raise
+
+
+async def _insert_one(session: AsyncSession, product_id: int, item: _Received) -> int:
+    image, info, temp = item.image, item.info, item.temp
+    gallery = Gallery.images(product_id, image.option)
+    row = models.Image(
+        product_id=product_id,
+        option=image.option,
+        position=len(await gallery.order(session)),
+        image_type=image.image_type.value,
+        source=image.source.value,
+        alt=None if validation.is_blank(image.alt) else image.alt,
+        width=info.width,
+        height=info.height,
+        mime_type=info.mime_type,
+        file_size=temp.size,
+        checksum=temp.sha256,
+        blob_key=item.key,
+    )
+    session.add(row)
+    await session.flush()
+    assert row.id is not None
+    await gallery.place(session, row.id, image.position)
+    return row.id
+
+
+async def update_image(backend: Backend, image_id: int, changes: ImageChanges) -> int:
+    problems = validation.position(changes.position, ("position",))
+    if changes.option is not KEEP:
+        problems += validation.option_name(changes.option, ("option",))
+    if changes.alt is not KEEP:
+        problems += validation.optional_text(changes.alt, ("alt",), ALT_LENGTH)
+    if problems:
+        raise MediaFailure(problems)
+    async with backend.db.write() as session:
+        product_id, (row,) = await backend.lock_members(
+            session,
+            image_t,
+            [image_id],
+            ("id",),
+            columns=("id", "product_id", "option"),
+            indexed=False,
+        )
+        values: dict[str, object] = {"updated_at": utcnow()}
+        if changes.image_type is not None:
+            values["image_type"] = changes.image_type.value
+        if changes.alt is not KEEP:
+            values["alt"] = None if validation.is_blank(changes.alt) else changes.alt
+        old = Gallery.images(product_id, row.option)
+        target = old
+        if changes.option is not KEEP and changes.option != row.option:
+            values["option"] = changes.option
+            target = Gallery.images(product_id, changes.option)
+        await session.execute(sa.update(image_t).where(image_t.c.id == image_id).values(**values))
+        if target is not old:
+            await old.close_up(session)
+            await target.place(session, image_id, changes.position)
+        elif changes.position is not None:
+            await old.place(session, image_id, changes.position)
+    return image_id
+
+
+async def reorder_images(backend: Backend, image_ids: Sequence[int]) -> list[int]:
+    field: FieldPath = ("imageIds",)
+    problems = validation.id_list(image_ids, field) or validation.repeated(image_ids, field)
+    if problems:
+        raise MediaFailure(problems)
+    async with backend.db.write() as session:
+        product_id, rows = await backend.lock_members(
+            session,
+            image_t,
+            image_ids,
+            field,
+            columns=("id", "product_id", "option"),
+        )
+        options = {row.option for row in rows}
+        if len(options) > 1:
+            raise MediaFailure.one(
+                field, ErrorCode.INVALID, "The ids belong to more than one gallery (option)."
+            )
+        gallery = Gallery.images(product_id, rows[0].option)
+        await gallery.reorder(session, image_ids, field, "image(s) of the gallery")
+    return list(image_ids)
+
+
+async def set_main_image(backend: Backend, image_id: int) -> int:
+    async with backend.db.write() as session:
+        product_id, _ = await backend.lock_members(
+            session,
+            image_t,
+            [image_id],
+            ("imageId",),
+            indexed=False,
+        )
+        await session.execute(
+            sa.update(image_t)
+            .where(image_t.c.product_id == product_id, image_t.c.is_main)
+            .values(is_main=False)
+        )
+        await session.execute(
+            sa.update(image_t).where(image_t.c.id == image_id).values(is_main=True)
+        )
+    return image_id
+
+
+async def delete_images(backend: Backend, image_ids: Sequence[int]) -> list[int]:
+    field: FieldPath = ("ids",)
+    problems = validation.id_list(image_ids, field) or validation.repeated(image_ids, field)
+    if problems:
+        raise MediaFailure(problems)
+    async with backend.db.write() as session:
+        product_id, rows = await backend.lock_members(
+            session,
+            image_t,
+            image_ids,
+            field,
+            columns=("id", "product_id", "option", "blob_key"),
+        )
+        await session.execute(
+            sa.delete(downloadable_t).where(downloadable_t.c.image_id.in_(image_ids))
+        )
+        await session.execute(sa.delete(image_t).where(image_t.c.id.in_(image_ids)))
+        for option in {row.option for row in rows}:
+            await Gallery.images(product_id, option).close_up(session)
+        await Gallery.downloadables(product_id).close_up(session)
+    await backend.release_blobs(row.blob_key for row in rows)
+    return list(image_ids)

@@ -1,0 +1,134 @@
+"""Product use cases: create, update, delete (with every media item and unreferenced blob)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage import models, validation
+from storage.backend import Backend, ProductRef
+from storage.enums import ErrorCode
+from storage.errors import MediaFailure, Problem
+from storage.gallery import IMAGE_ORDER
+from storage.models import utcnow
+
+product_t: sa.Table = models.Product.__table__  # type: ignore[attr-defined]
+image_t: sa.Table = models.Image.__table__  # type: ignore[attr-defined]
+video_t: sa.Table = models.Video.__table__  # type: ignore[attr-defined]
+downloadable_t: sa.Table = models.DownloadableImage.__table__  # type: ignore[attr-defined]
+
+SKU_LENGTH = 255
+NAME_LENGTH = 1000
+
+
+@dataclass(frozen=True)
+class DeletedProduct:
+    """The ids that went: the product, then its images, videos and downloadable images."""
+
+    product_id: int
+    image_ids: list[int]
+    video_ids: list[int]
+    downloadable_ids: list[int]
+
+
+def _sku_taken(sku: str) -> MediaFailure:
+    return MediaFailure.one(
+        ("sku",), ErrorCode.ALREADY_EXISTS, f"A product with SKU {sku!r} already exists."
+    )
+
+
+async def _sku_in_use(session: AsyncSession, sku: str, other_than: int | None = None) -> bool:
+    query = sa.select(product_t.c.id).where(product_t.c.sku == sku)
+    if other_than is not None:
+        query = query.where(product_t.c.id != other_than)
+    return (await session.execute(query)).first() is not None
+
+
+async def create_product(backend: Backend, sku: str, name: str) -> int:
+    problems = validation.required_text(sku, ("sku",), SKU_LENGTH)
+    problems += validation.required_text(name, ("name",), NAME_LENGTH)
+    if problems:
+        raise MediaFailure(problems)
+    sku, name = sku.strip(), name.strip()
+    try:
+        async with backend.db.write() as session:
+            if await _sku_in_use(session, sku):
+                raise _sku_taken(sku)
+            product = models.Product(sku=sku, name=name)
+            session.add(product)
+            await session.flush()
+            assert product.id is not None
+            return product.id
+    except IntegrityError:
+        raise _sku_taken(sku) from None
+
+
+async def update_product(
+    backend: Backend, product_id: int, sku: str | None, name: str | None
+) -> int:
+    problems: list[Problem] = []
+    if sku is not None:
+        problems += validation.required_text(sku, ("sku",), SKU_LENGTH)
+    if name is not None:
+        problems += validation.required_text(name, ("name",), NAME_LENGTH)
+    if problems:
+        raise MediaFailure(problems)
+    values: dict[str, object] = {}
+    if sku is not None:
+        values["sku"] = sku.strip()
+    if name is not None:
+        values["name"] = name.strip()
+    try:
+        async with backend.db.write() as session:
+            await backend.lock_product(session, ProductRef(id=product_id, field=("id",)))
+            if "sku" in values and await _sku_in_use(session, str(values["sku"]), product_id):
+                raise _sku_taken(str(values["sku"]))
+            if values:
+                values["updated_at"] = utcnow()
+                await session.execute(
+                    sa.update(product_t).where(product_t.c.id == product_id).values(**values)
+                )
+    except IntegrityError:
+        raise _sku_taken(str(values["sku"])) from None
+    return product_id
+
+
+async def delete_product(backend: Backend, product_id: int) -> DeletedProduct:
+    async with backend.db.write() as session:
+        await backend.lock_product(session, ProductRef(id=product_id, field=("id",)))
+        images = (
+            await session.execute(
+                sa.select(image_t.c.id, image_t.c.blob_key)
+                .where(image_t.c.product_id == product_id)
+                .order_by(*IMAGE_ORDER)
+            )
+        ).all()
+        videos = (
+            await session.execute(
+                sa.select(video_t.c.id, video_t.c.blob_key)
+                .where(video_t.c.product_id == product_id)
+                .order_by(video_t.c.position, video_t.c.id)
+            )
+        ).all()
+        downloadable_ids = list(
+            (
+                await session.execute(
+                    sa.select(downloadable_t.c.id)
+                    .where(downloadable_t.c.product_id == product_id)
+                    .order_by(downloadable_t.c.position, downloadable_t.c.id)
+                )
+            ).scalars()
+        )
+        for table in (downloadable_t, image_t, video_t):
+            await session.execute(sa.delete(table).where(table.c.product_id == product_id))
+        await session.execute(sa.delete(product_t).where(product_t.c.id == product_id))
+    await backend.release_blobs([r.blob_key for r in images] + [r.blob_key for r in videos])
+    return DeletedProduct(
+        product_id=product_id,
+        image_ids=[r.id for r in images],
+        video_ids=[r.id for r in videos],
+        downloadable_ids=downloadable_ids,
+    )

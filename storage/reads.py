@@ -1,0 +1,243 @@
+"""The read path: Core selects into plain records, batched by id for the DataLoaders."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from storage import models
+from storage.enums import ProductSort
+from storage.gallery import IMAGE_ORDER
+from storage.pages import Page, SortKey, fetch_page
+from storage.records import (
+    DownloadableImageRecord,
+    ImageRecord,
+    ProductRecord,
+    Record,
+    VideoRecord,
+)
+
+R = TypeVar("R", bound=Record)
+
+product_t = models.Product.__table__  # type: ignore[attr-defined]
+image_t = models.Image.__table__  # type: ignore[attr-defined]
+video_t = models.Video.__table__  # type: ignore[attr-defined]
+downloadable_t = models.DownloadableImage.__table__  # type: ignore[attr-defined]
+
+
+_PRODUCT_SORT_COLUMN = {
+    ProductSort.SKU: ("sku", str),
+    ProductSort.NAME: ("name", str),
+    ProductSort.CREATED_AT: ("created_at", datetime),
+    ProductSort.UPDATED_AT: ("updated_at", datetime),
+}
+
+
+@dataclass(frozen=True)
+class ProductQuery:
+    skus: Sequence[str] | None = None
+    search: str | None = None
+    has_images: bool | None = None
+    sort: ProductSort = ProductSort.SKU
+    descending: bool = False
+
+
+@dataclass(frozen=True)
+class ImageQuery:
+    product_ids: Sequence[int] | None = None
+    product_skus: Sequence[str] | None = None
+    option: str | None = None
+    image_type: str | None = None
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+async def _by_ids(
+    connection: AsyncConnection, record: type[R], column: str, ids: Sequence[int], *order: Any
+) -> list[R]:
+    if not ids:
+        return []
+    table = record.__table__
+    query = sa.select(*record.columns()).where(table.c[column].in_(set(ids)))
+    rows = await connection.execute(query.order_by(*order) if order else query)
+    return [record.from_row(row) for row in rows]
+
+
+def _group(records: Sequence[R], ids: Sequence[int]) -> list[list[R]]:
+    grouped: dict[int, list[R]] = defaultdict(list)
+    for item in records:
+        grouped[item.product_id].append(item)  # type: ignore[attr-defined]
+    return [grouped.get(i, []) for i in ids]
+
+
+def _index(records: Sequence[R], ids: Sequence[int]) -> list[R | None]:
+    found = {item.id: item for item in records}  # type: ignore[attr-defined]
+    return [found.get(i) for i in ids]
+
+
+_GALLERY_ORDER = (image_t.c.product_id, *IMAGE_ORDER)
+
+
+async def products_by_id(c: AsyncConnection, ids: Sequence[int]) -> list[ProductRecord | None]:
+    return _index(await _by_ids(c, ProductRecord, "id", ids), ids)
+
+
+async def product_by_sku(c: AsyncConnection, sku: str) -> ProductRecord | None:
+    row = (
+        await c.execute(sa.select(*ProductRecord.columns()).where(product_t.c.sku == sku))
+    ).first()
+    return ProductRecord.from_row(row) if row else None
+
+
+async def images_by_id(c: AsyncConnection, ids: Sequence[int]) -> list[ImageRecord | None]:
+    return _index(await _by_ids(c, ImageRecord, "id", ids), ids)
+
+
+async def images_by_product(c: AsyncConnection, ids: Sequence[int]) -> list[list[ImageRecord]]:
+    """Each product's whole gallery list, in gallery order (see ``records.gallery_order``)."""
+    return _group(await _by_ids(c, ImageRecord, "product_id", ids, *_GALLERY_ORDER), ids)
+
+
+async def videos_by_id(c: AsyncConnection, ids: Sequence[int]) -> list[VideoRecord | None]:
+    return _index(await _by_ids(c, VideoRecord, "id", ids), ids)
+
+
+async def videos_by_product(c: AsyncConnection, ids: Sequence[int]) -> list[list[VideoRecord]]:
+    order = (video_t.c.product_id, video_t.c.position, video_t.c.id)
+    return _group(await _by_ids(c, VideoRecord, "product_id", ids, *order), ids)
+
+
+async def downloadables_by_id(
+    c: AsyncConnection, ids: Sequence[int]
+) -> list[DownloadableImageRecord | None]:
+    return _index(await _by_ids(c, DownloadableImageRecord, "id", ids), ids)
+
+
+async def downloadables_by_product(
+    c: AsyncConnection, ids: Sequence[int]
+) -> list[list[DownloadableImageRecord]]:
+    t = downloadable_t
+    order = (t.c.product_id, t.c.position, t.c.id)
+    return _group(await _by_ids(c, DownloadableImageRecord, "product_id", ids, *order), ids)
+
+
+def _product_conditions(q: ProductQuery) -> list[sa.ColumnElement[bool]]:
+    conditions: list[sa.ColumnElement[bool]] = []
+    if q.skus is not None:
+        conditions.append(product_t.c.sku.in_(list(q.skus)))
+    if q.search:
+        pattern = f"%{_like_escape(q.search.lower())}%"
+        conditions.append(
+            sa.or_(
+                sa.func.lower(product_t.c.sku).like(pattern, escape="\\"),
+                sa.func.lower(product_t.c.name).like(pattern, escape="\\"),
+            )
+        )
+    if q.has_images is not None:
+        exists = sa.exists().where(image_t.c.product_id == product_t.c.id)
+        conditions.append(exists if q.has_images else ~exists)
+    return conditions
+
+
+async def product_page(
+    c: AsyncConnection, q: ProductQuery, *, first: int, after: str | None
+) -> Page[ProductRecord]:
+    column, kind = _PRODUCT_SORT_COLUMN[q.sort]
+    keys = [SortKey(product_t.c[column], kind), SortKey(product_t.c.id, int)]
+    conditions = _product_conditions(q)
+    return await fetch_page(
+        c,
+        name=f"products:{q.sort.value}:{'desc' if q.descending else 'asc'}",
+        query=sa.select(*ProductRecord.columns()).where(*conditions),
+        count_query=sa.select(sa.func.count()).select_from(product_t).where(*conditions),
+        keys=keys,
+        key_of=lambda p: (getattr(p, column), p.id),
+        build=ProductRecord.from_row,
+        first=first,
+        after=after,
+        descending=q.descending,
+    )
+
+
+async def image_page(
+    c: AsyncConnection, q: ImageQuery, *, first: int, after: str | None
+) -> Page[ImageRecord]:
+    conditions: list[sa.ColumnElement[bool]] = []
+    if q.product_ids is not None:
+        conditions.append(image_t.c.product_id.in_(list(q.product_ids)))
+    if q.product_skus is not None:
+        skus = sa.select(product_t.c.id).where(product_t.c.sku.in_(list(q.product_skus)))
+        conditions.append(image_t.c.product_id.in_(skus))
+    if q.option is not None:
+        conditions.append(image_t.c.option == q.option)
+    if q.image_type is not None:
+        conditions.append(image_t.c.image_type == q.image_type)
+    keys = [
+        SortKey(_GALLERY_ORDER[0]),
+        SortKey(_GALLERY_ORDER[1]),
+        SortKey(_GALLERY_ORDER[2], str),
+        SortKey(_GALLERY_ORDER[3]),
+        SortKey(_GALLERY_ORDER[4]),
+    ]
+    return await fetch_page(
+        c,
+        name="images",
+        query=sa.select(*ImageRecord.columns()).where(*conditions),
+        count_query=sa.select(sa.func.count()).select_from(image_t).where(*conditions),
+        keys=keys,
+        key_of=lambda i: (
+            i.product_id,
+            0 if i.option is None else 1,
+            i.option or "",
+            i.position,
+            i.id,
+        ),
+        build=ImageRecord.from_row,
+        first=first,
+        after=after,
+    )
+
+
+async def video_page(
+    c: AsyncConnection, product_ids: Sequence[int] | None, *, first: int, after: str | None
+) -> Page[VideoRecord]:
+    conditions = [] if product_ids is None else [video_t.c.product_id.in_(list(product_ids))]
+    keys = [SortKey(video_t.c.product_id), SortKey(video_t.c.position), SortKey(video_t.c.id)]
+    return await fetch_page(
+        c,
+        name="videos",
+        query=sa.select(*VideoRecord.columns()).where(*conditions),
+        count_query=sa.select(sa.func.count()).select_from(video_t).where(*conditions),
+        keys=keys,
+        key_of=lambda v: (v.product_id, v.position, v.id),
+        build=VideoRecord.from_row,
+        first=first,
+        after=after,
+    )
+
+
+async def downloadable_group_page(
+    c: AsyncConnection, sku: str | None, *, first: int, after: str | None
+) -> Page[ProductRecord]:
+    """Products that have downloadable images (or the one SKU asked for), ordered by SKU."""
+    has_any = sa.exists().where(downloadable_t.c.product_id == product_t.c.id)
+    conditions = [product_t.c.sku == sku] if sku is not None else [has_any]
+    return await fetch_page(
+        c,
+        name="downloadable-groups",
+        query=sa.select(*ProductRecord.columns()).where(*conditions),
+        count_query=sa.select(sa.func.count()).select_from(product_t).where(*conditions),
+        keys=[SortKey(product_t.c.sku, str)],
+        key_of=lambda p: (p.sku,),
+        build=ProductRecord.from_row,
+        first=first,
+        after=after,
+    )

@@ -1,0 +1,114 @@
+"""Plain read records: what the read path selects with SQLAlchemy Core, without ORM overhead."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Self
+
+import sqlalchemy as sa
+
+from storage import models
+
+
+def as_utc(value: datetime) -> datetime:
+    """SQLite hands back naive datetimes; every timestamp the gateway stores is UTC."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+class Record:
+    """Base for read records: ``columns()`` selects exactly the record's fields, in order."""
+
+    __table__: ClassVar[sa.Table]
+
+    @classmethod
+    def columns(cls) -> list[sa.ColumnElement[Any]]:
+        return [cls.__table__.c[f.name] for f in fields(cls)]  # type: ignore[arg-type]
+
+    @classmethod
+    def from_row(cls, row: sa.Row[Any]) -> Self:
+        return cls(*row)  # type: ignore[call-arg]
+
+
+@dataclass(frozen=True, slots=True)
+class ProductRecord(Record):
+    __table__ = models.Product.__table__  # type: ignore[attr-defined]
+
+    id: int
+    sku: str
+    name: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ImageRecord(Record):
+    __table__ = models.Image.__table__  # type: ignore[attr-defined]
+
+    id: int
+    product_id: int
+    option: str | None
+    position: int
+    is_main: bool
+    image_type: str
+    source: str
+    alt: str | None
+    width: int
+    height: int
+    mime_type: str
+    file_size: int
+    checksum: str
+    blob_key: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class VideoRecord(Record):
+    __table__ = models.Video.__table__  # type: ignore[attr-defined]
+
+    id: int
+    product_id: int
+    position: int
+    source: str
+    mime_type: str
+    file_size: int
+    checksum: str
+    blob_key: str
+    width: int | None
+    height: int | None
+    duration_seconds: float | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadableImageRecord(Record):
+    __table__ = models.DownloadableImage.__table__  # type: ignore[attr-defined]
+
+    id: int
+    product_id: int
+    url: str
+    position: int
+    image_type: str
+    status: str
+    error: str | None
+    image_id: int | None
+    created_at: datetime
+    updated_at: datetime
+
+
+def gallery_order(image: ImageRecord) -> tuple[bool, str, int]:
+    """Galleries in order (the default gallery first, then options by name), then position."""
+    return (image.option is not None, image.option or "", image.position)
+
+
+def main_image(gallery: list[ImageRecord]) -> ImageRecord | None:
+    """The marked main image; else position 0 of the default gallery; else of any gallery.
+
+    ``gallery`` is every image of one product in ``gallery_order``.
+    """
+    for image in gallery:
+        if image.is_main:
+            return image
+    return gallery[0] if gallery else None

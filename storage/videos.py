@@ -1,0 +1,133 @@
+"""Video use cases: upload (MP4, checked from the bytes), move, reorder, delete."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from storage import models, validation
+from storage.backend import Backend, ProductRef
+from storage.blobs import blob_key
+from storage.enums import ErrorCode, MediaSource
+from storage.errors import FieldPath, MediaFailure
+from storage.gallery import Gallery
+from storage.models import utcnow
+from storage.receiving import Incoming, receive_video
+
+video_t: sa.Table = models.Video.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class NewVideo:
+    product: ProductRef
+    content: Incoming
+    position: int | None = None
+    source: MediaSource = MediaSource.UPLOAD
+
+
+async def upload_video(backend: Backend, video: NewVideo) -> int:
+    problems = validation.position(video.position, ("position",))
+    problems += await backend.check_product(video.product)
+    if problems:
+        raise MediaFailure(problems)
+    temp, info = await receive_video(backend, video.content)
+    key = blob_key(temp.sha256, info.extension)
+    moved = False
+    try:
+        async with backend.db.write() as session:
+            product = await backend.lock_product(session, video.product)
+            same = sa.select(video_t.c.id).where(
+                video_t.c.product_id == product.id, video_t.c.checksum == temp.sha256
+            )
+            if (await session.execute(same)).first() is not None:
+                raise MediaFailure.one(
+                    video.content.field,
+                    ErrorCode.DUPLICATE,
+                    "The product already has a video with these bytes.",
+                )
+            gallery = Gallery.videos(product.id)
+            row = models.Video(
+                product_id=product.id,
+                position=len(await gallery.order(session)),
+                source=video.source.value,
+                mime_type=info.mime_type,
+                file_size=temp.size,
+                checksum=temp.sha256,
+                blob_key=key,
+                width=info.width,
+                height=info.height,
+                duration_seconds=info.duration_seconds,
+            )
+            session.add(row)
+            await session.flush()
+            assert row.id is not None
+            await gallery.place(session, row.id, video.position)
+            await backend.lock_blob(session, key)
+            await backend.blobs.commit(temp, key)
+            moved = True
+            return row.id
+    except BaseException:
+        if moved:
+            await backend.release_blobs([key])
+        raise
+    finally:
+        await backend.blobs.discard(temp)
+
+
+async def update_video(backend: Backend, video_id: int, position: int) -> int:
+    problems = validation.position(position, ("position",))
+    if problems:
+        raise MediaFailure(problems)
+    async with backend.db.write() as session:
+        product_id, _ = await backend.lock_members(
+            session,
+            video_t,
+            [video_id],
+            ("id",),
+            indexed=False,
+        )
+        await session.execute(
+            sa.update(video_t).where(video_t.c.id == video_id).values(updated_at=utcnow())
+        )
+        await Gallery.videos(product_id).place(session, video_id, position)
+    return video_id
+
+
+async def reorder_videos(backend: Backend, video_ids: Sequence[int]) -> int:
+    """Returns the product's id."""
+    field: FieldPath = ("videoIds",)
+    problems = validation.id_list(video_ids, field) or validation.repeated(video_ids, field)
+    if problems:
+        raise MediaFailure(problems)
+    async with backend.db.write() as session:
+        product_id, _ = await backend.lock_members(
+            session,
+            video_t,
+            video_ids,
+            field,
+        )
+        await Gallery.videos(product_id).reorder(
+            session, video_ids, field, "video(s) of the product"
+        )
+    return product_id
+
+
+async def delete_videos(backend: Backend, video_ids: Sequence[int]) -> list[int]:
+    field: FieldPath = ("ids",)
+    problems = validation.id_list(video_ids, field) or validation.repeated(video_ids, field)
+    if problems:
+        raise MediaFailure(problems)
+    async with backend.db.write() as session:
+        product_id, rows = await backend.lock_members(
+            session,
+            video_t,
+            video_ids,
+            field,
+            columns=("id", "product_id", "blob_key"),
+        )
+        await session.execute(sa.delete(video_t).where(video_t.c.id.in_(video_ids)))
+        await Gallery.videos(product_id).close_up(session)
+    await backend.release_blobs(row.blob_key for row in rows)
+    return list(video_ids)
