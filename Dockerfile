@@ -2,7 +2,7 @@
 #   docker run -p 8000:8000 -v media-data:/data \
 #     -e MEDIA_GATEWAY_PUBLIC_URL=https://media.example.com media-gateway
 # PUBLIC_URL is the base of every media URL the API returns; without it the
-# URLs name the listening address (0.0.0.0). The admin token is printed to the
+# URLs are built from the request's Host header. The admin token is printed to the
 # log at first start unless MEDIA_GATEWAY_ADMIN_TOKEN is set.
 
 ARG PYTHON_IMAGE=python:3.11-slim
@@ -13,9 +13,8 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
-# requirements.lock is the project's only hash-pinned resolution and it holds
-# the dev extra too (pytest, ruff, mypy, av, ...): the image carries those
-# unused packages rather than install anything whose hash nobody checked.
+# requirements.lock pins (with hashes) what the service needs at run time only;
+# the test and lint tools are in requirements-dev.lock.
 COPY requirements.lock ./
 RUN pip install --require-hashes -r requirements.lock
 # A regular (not editable) install: the packages, with their Alembic

@@ -18,8 +18,8 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 # Reinstalls only when the lock or the project metadata changed.
-$(STAMP): requirements.lock pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --disable-pip-version-check -q --require-hashes -r requirements.lock
+$(STAMP): requirements-dev.lock pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --disable-pip-version-check -q --require-hashes -r requirements-dev.lock
 	$(BIN)/python -m pip install --disable-pip-version-check -q --no-deps -e .
 	touch $@
 
@@ -42,8 +42,11 @@ schema: install
 	$(BIN)/media-gateway export-schema > schema.graphql.tmp
 	mv schema.graphql.tmp schema.graphql
 
+# requirements.lock: what the service runs on (the Docker image); requirements-dev.lock adds
+# the test and lint tools (make install).
 lock:
-	uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 --universal -o requirements.lock
+	uv pip compile pyproject.toml --generate-hashes --python-version 3.11 --universal -o requirements.lock
+	uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 --universal -o requirements-dev.lock
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache build dist test-artifacts *.egg-info

@@ -74,8 +74,6 @@ def serve(host: str, port: int, workers: int) -> None:
             "'media-gateway tokens create NAME --scope write'.",
             err=True,
         )
-    if settings.public_url is None:
-        os.environ["MEDIA_GATEWAY_PUBLIC_URL"] = base
     uvicorn.run("gateway.app:create_app", factory=True, host=host, port=port, workers=workers)
 
 

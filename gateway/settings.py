@@ -18,6 +18,7 @@ class Settings(BaseSettings):
     media_root: Path = Path("./var/media")
     storage_url: str | None = None
     public_url: str | None = None
+    """Base of media URLs; when unset, the scheme and host the request was sent to."""
     admin_token: str | None = None
     admin_token_file: Path = Path("./var/admin-token")
     public_read: bool = True

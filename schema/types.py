@@ -5,6 +5,7 @@ through the request's DataLoaders."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import strawberry
 
@@ -124,22 +125,13 @@ class Image(Node):
     @classmethod
     def of(cls, record: ImageRecord, main: ImageRecord | None, info: Info) -> Image:
         return cls(
-            id=to_global_id("Image", record.id),
-            url=info.context.media_url(record.blob_key),
-            position=record.position,
+            **_stored_media("Image", record, info),
             is_main=main is not None and main.id == record.id,
             image_type=enums.ImageType(record.image_type),
-            source=enums.MediaSource(record.source),
             option=record.option,
             alt=record.alt,
             width=record.width,
             height=record.height,
-            mime_type=record.mime_type,
-            file_size=record.file_size,
-            checksum=record.checksum,
-            created_at=as_utc(record.created_at),
-            updated_at=as_utc(record.updated_at),
-            product_pk=record.product_id,
         )
 
     @strawberry.field
@@ -176,19 +168,10 @@ class Video(Node):
     @classmethod
     def of(cls, record: VideoRecord, info: Info) -> Video:
         return cls(
-            id=to_global_id("Video", record.id),
-            url=info.context.media_url(record.blob_key),
-            position=record.position,
-            source=enums.MediaSource(record.source),
-            mime_type=record.mime_type,
-            file_size=record.file_size,
-            checksum=record.checksum,
+            **_stored_media("Video", record, info),
             width=record.width,
             height=record.height,
             duration_seconds=record.duration_seconds,
-            created_at=as_utc(record.created_at),
-            updated_at=as_utc(record.updated_at),
-            product_pk=record.product_id,
         )
 
     @strawberry.field
@@ -230,6 +213,22 @@ class DownloadableImage(Node):
             return None
         images = await load_images(info, [self.image_pk])
         return images[0]
+
+
+def _stored_media(type_name: str, record: ImageRecord | VideoRecord, info: Info) -> dict[str, Any]:
+    """The fields that images and videos share, from either record."""
+    return {
+        "id": to_global_id(type_name, record.id),
+        "url": info.context.media_url(record.blob_key),
+        "position": record.position,
+        "source": enums.MediaSource(record.source),
+        "mime_type": record.mime_type,
+        "file_size": record.file_size,
+        "checksum": record.checksum,
+        "created_at": as_utc(record.created_at),
+        "updated_at": as_utc(record.updated_at),
+        "product_pk": record.product_id,
+    }
 
 
 async def load_product(info: Info, pk: int) -> Product:

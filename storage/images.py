@@ -216,9 +216,7 @@ async def update_image(backend: Backend, image_id: int, changes: ImageChanges) -
 
 async def reorder_images(backend: Backend, image_ids: Sequence[int]) -> list[int]:
     field: FieldPath = ("imageIds",)
-    problems = validation.id_list(image_ids, field) or validation.repeated(image_ids, field)
-    if problems:
-        raise MediaFailure(problems)
+    validation.require_id_list(image_ids, field)
     async with backend.db.write() as session:
         product_id, rows = await backend.lock_members(
             session,
@@ -259,9 +257,7 @@ async def set_main_image(backend: Backend, image_id: int) -> int:
 
 async def delete_images(backend: Backend, image_ids: Sequence[int]) -> list[int]:
     field: FieldPath = ("ids",)
-    problems = validation.id_list(image_ids, field) or validation.repeated(image_ids, field)
-    if problems:
-        raise MediaFailure(problems)
+    validation.require_id_list(image_ids, field)
     async with backend.db.write() as session:
         product_id, rows = await backend.lock_members(
             session,

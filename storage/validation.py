@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from storage.enums import ErrorCode
-from storage.errors import FieldPath, Problem
+from storage.errors import FieldPath, MediaFailure, Problem
 
 MAX_LIST = 100
 
@@ -73,3 +73,10 @@ def repeated(ids: Sequence[int], field: FieldPath) -> list[Problem]:
             )
         seen.add(item)
     return problems
+
+
+def require_id_list(ids: Sequence[int], field: FieldPath) -> None:
+    """Raise unless ``ids`` is a non-empty list of at most 100 distinct ids."""
+    problems = id_list(ids, field) or repeated(ids, field)
+    if problems:
+        raise MediaFailure(problems)

@@ -98,9 +98,7 @@ async def update_video(backend: Backend, video_id: int, position: int) -> int:
 async def reorder_videos(backend: Backend, video_ids: Sequence[int]) -> int:
     """Returns the product's id."""
     field: FieldPath = ("videoIds",)
-    problems = validation.id_list(video_ids, field) or validation.repeated(video_ids, field)
-    if problems:
-        raise MediaFailure(problems)
+    validation.require_id_list(video_ids, field)
     async with backend.db.write() as session:
         product_id, _ = await backend.lock_members(
             session,
@@ -116,9 +114,7 @@ async def reorder_videos(backend: Backend, video_ids: Sequence[int]) -> int:
 
 async def delete_videos(backend: Backend, video_ids: Sequence[int]) -> list[int]:
     field: FieldPath = ("ids",)
-    problems = validation.id_list(video_ids, field) or validation.repeated(video_ids, field)
-    if problems:
-        raise MediaFailure(problems)
+    validation.require_id_list(video_ids, field)
     async with backend.db.write() as session:
         product_id, rows = await backend.lock_members(
             session,
