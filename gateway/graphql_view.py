@@ -4,6 +4,9 @@ request's Context."""
 
 from __future__ import annotations
 
+import json
+
+from cross_web import HTTPException as ViewHTTPException
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
@@ -17,6 +20,9 @@ from gateway.settings import Settings
 from schema import Context
 from storage.backend import Backend
 from storage.blobs import format_size
+
+OVER_LIMIT_MESSAGES = ("Too many files", "Too many fields", "Part exceeded", "Field exceeded")
+"""How Starlette's multipart parser starts the messages of its limits (the rest is malformed)."""
 
 
 class BodyTooLarge(Exception):
@@ -46,6 +52,14 @@ class GatewayGraphQL(GraphQL[Context, None]):
         self.backend = backend
         self.settings = settings
 
+    def decode_json(self, data: str | bytes) -> object:
+        # json.loads raises more than JSONDecodeError (which Strawberry turns into a 400):
+        # UnicodeDecodeError for bytes that look like UTF-16/32, RecursionError for deep nesting.
+        try:
+            return json.loads(data)
+        except (ValueError, RecursionError) as exc:
+            raise ViewHTTPException(400, "Unable to parse request body as JSON") from exc
+
     def body_limit(self, headers: Headers) -> int:
         if headers.get("content-type", "").startswith("multipart/"):
             return self.settings.max_multipart_bytes
@@ -73,18 +87,26 @@ class GatewayGraphQL(GraphQL[Context, None]):
                 "multipart/form-data"
             ):
                 # Parsed here, with limits; the view then reads the cached form.
-                await request.form(
-                    max_files=self.settings.max_files,
-                    max_fields=self.settings.max_fields,
-                    max_part_size=self.settings.max_text_part_bytes,
-                )
+                try:
+                    await request.form(
+                        max_files=self.settings.max_files,
+                        max_fields=self.settings.max_fields,
+                        max_part_size=self.settings.max_text_part_bytes,
+                    )
+                except HTTPException as exc:
+                    # Inside an app, Starlette turns the parser's MultiPartException into a 400.
+                    raise MultiPartException(str(exc.detail)) from exc
             return await self.run(request)
         except BodyTooLarge as exc:
             return PlainTextResponse(str(exc), status_code=413)
         except MultiPartException as exc:
-            return PlainTextResponse(f"Malformed or over-limit multipart body: {exc}", 413)
+            status = 413 if str(exc).startswith(OVER_LIMIT_MESSAGES) else 400
+            return PlainTextResponse(f"Malformed or over-limit multipart body: {exc}", status)
         except HTTPException as exc:
             return PlainTextResponse(exc.detail, status_code=exc.status_code)
+        except ViewHTTPException as exc:
+            # Strawberry's own (malformed JSON, files missing from a multipart map, ...).
+            return PlainTextResponse(exc.reason, status_code=exc.status_code)
 
     async def get_context(self, request: Request, response: object) -> Context:  # type: ignore[override]
         credentials = await authenticate(request, self.backend.db)

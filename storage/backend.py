@@ -108,15 +108,8 @@ class Backend:
             path = (*field, str(index)) if indexed else field
             return Problem(path, ErrorCode.NOT_FOUND, f"There is no {table.name} with this id.")
 
-        owners = dict(
-            (
-                await session.execute(
-                    sa.select(table.c.id, table.c.product_id).where(table.c.id.in_(ids))
-                )
-            )
-            .tuples()
-            .all()
-        )
+        found = sa.select(table.c.id, table.c.product_id).where(table.c.id.in_(ids))
+        owners = {row.id: row.product_id for row in await session.execute(found)}
         missing = [not_found(i) for i, item in enumerate(ids) if item not in owners]
         if missing:
             raise MediaFailure(missing)

@@ -24,6 +24,10 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
+def _unicode_lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -31,6 +35,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.close()
+    # SQLite's built-in lower() folds ASCII only; the case-insensitive product search needs
+    # Unicode (as PostgreSQL's lower() does).
+    dbapi_connection.create_function("lower", 1, _unicode_lower, deterministic=True)
 
 
 def _sqlite_writer_connect(dbapi_connection: Any, record: Any) -> None:

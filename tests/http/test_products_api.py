@@ -12,6 +12,8 @@ import pytest
 from api import ERRORS, PRODUCT_FIELDS, VIDEO_FIELDS, Api
 from media_factory import image_bytes, mp4_bytes
 
+pytestmark = pytest.mark.anyio
+
 TABLES = ("product", "image", "video", "downloadable_image")
 
 CREATE = (
@@ -152,13 +154,18 @@ async def test_create_over_long_sku_is_invalid(api: Api) -> None:
     assert await api.count_rows("product") == 0
 
 
+async def test_create_over_long_name_is_invalid(api: Api) -> None:
+    payload = await create(api, "SKU-1", "n" * 1001)
+    assert payload["product"] is None
+    assert [(e["field"], e["code"]) for e in payload["userErrors"]] == [(["name"], "INVALID")]
+    assert await api.count_rows("product") == 0
+
+
 async def test_create_duplicate_sku_already_exists(api: Api) -> None:
     original = await api.create_product("DUP-1", "First")
     payload = await create(api, "DUP-1", "Second")
     assert payload["product"] is None
-    assert [(e["field"], e["code"]) for e in payload["userErrors"]] == [
-        (["sku"], "ALREADY_EXISTS")
-    ]
+    assert [(e["field"], e["code"]) for e in payload["userErrors"]] == [(["sku"], "ALREADY_EXISTS")]
     assert await api.count_rows("product") == 1
     assert await by_id(api, original["id"]) == original
 
@@ -216,9 +223,7 @@ async def test_update_onto_another_products_sku_already_exists(api: Api) -> None
     second = await api.create_product("FREE", "Second")
     payload = await update(api, second["id"], sku="TAKEN", name="Renamed")
     assert payload["product"] is None
-    assert [(e["field"], e["code"]) for e in payload["userErrors"]] == [
-        (["sku"], "ALREADY_EXISTS")
-    ]
+    assert [(e["field"], e["code"]) for e in payload["userErrors"]] == [(["sku"], "ALREADY_EXISTS")]
     assert await by_id(api, first["id"]) == first
     assert await by_id(api, second["id"]) == second
     assert await api.count_rows("product") == 2

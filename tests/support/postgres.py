@@ -114,7 +114,7 @@ def start_cluster(base_dir: Path) -> PostgresCluster:
 
     cluster = PostgresCluster(url="", bin_dir=bin_dir, work_dir=work_dir, run_as=run_as)
     try:
-        options = ("-U", SUPERUSER, "-A", "trust", "-E", "UTF8", "--no-locale", "--no-sync")
+        options = ("-U", SUPERUSER, "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync")
         _run(cluster._server_command("initdb", "-D", str(cluster.data_dir), *options), cwd=work_dir)
         with (cluster.data_dir / "postgresql.conf").open("a", encoding="utf-8") as conf:
             conf.write(
