@@ -19,12 +19,27 @@ from schema import build_schema
 from storage.backend import Backend
 from storage.blobs import LocalBlobStore
 from storage.database import Database
+from storage.fetcher import Fetcher, FetchPolicy
+
+
+def build_backend(settings: Settings) -> Backend:
+    """The storage side of the gateway, as configured (also used by CLI commands)."""
+    return Backend(
+        db=Database(settings.database_url),
+        blobs=LocalBlobStore(settings.media_root),
+        limits=settings.limits(),
+        fetcher=Fetcher(FetchPolicy.parse(settings.fetch_allow_hosts, settings.fetch_timeout)),
+    )
+
+
+async def close_backend(backend: Backend) -> None:
+    await backend.fetcher.aclose()
+    await backend.db.dispose()
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
-    blobs = LocalBlobStore(settings.media_root)
-    backend = Backend(db=Database(settings.database_url), blobs=blobs, limits=settings.limits())
+    backend = build_backend(settings)
     schema = build_schema(
         extensions=[
             partial(QueryDepthLimiter, max_depth=settings.max_query_depth),
@@ -46,16 +61,16 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await blobs.clean_temporary()
+        await backend.blobs.clean_temporary()
         yield
-        await backend.db.dispose()
+        await close_backend(backend)
 
     app = Starlette(
         routes=[
             Route("/", home),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/healthz", healthz),
-            Mount("/media", MediaFiles(directory=blobs.root)),
+            Mount("/media", MediaFiles(directory=settings.media_root)),
         ],
         lifespan=lifespan,
     )

@@ -23,9 +23,10 @@ from schema.inputs import (
 )
 from schema.types import DownloadableImage, Image, Product, Video, load_images, load_product
 from schema.uploads import check_filename, close_all, from_base64, from_upload
-from storage import enums, images, products, validation, videos
+from storage import enums, images, products, sync, validation, videos
 from storage.backend import ProductRef
 from storage.errors import MediaFailure, Problem
+from storage.fetcher import Fetcher
 from storage.receiving import Incoming
 
 T = TypeVar("T")
@@ -101,7 +102,7 @@ def product_ref(product_id: strawberry.ID | None, product_sku: str | None) -> Pr
     return ProductRef(sku=(product_sku or "").strip(), field=("productSku",))
 
 
-def _image_content(input: UploadImageInput) -> Incoming:
+def _image_content(input: UploadImageInput, fetcher: Fetcher, limit: int) -> Incoming:
     given = [name for name in ("file", "base64", "url") if getattr(input, name) is not None]
     if not given:
         raise MediaFailure.one(
@@ -112,7 +113,10 @@ def _image_content(input: UploadImageInput) -> Incoming:
             (given[1],), enums.ErrorCode.INVALID, "Give only one of file, base64 and url."
         )
     if input.url is not None:
-        raise MediaFailure.one(("url",), enums.ErrorCode.INVALID, NOT_YET)
+        problems = sync.check_sync_url(input.url, ("url",))
+        if problems:
+            raise MediaFailure(problems)
+        return sync.fetched(fetcher, input.url, ("url",), limit)
     if input.base64 is not None:
         check_filename(input.filename, ("filename",))
         return from_base64(input.base64, ("base64",))
@@ -172,7 +176,7 @@ class Mutation:
 
         async def action() -> int:
             ref = product_ref(input.product_id, input.product_sku)
-            content = _image_content(input)
+            content = _image_content(input, backend.fetcher, backend.limits.max_image_bytes)
             default_source = enums.MediaSource.URL if input.url else enums.MediaSource.UPLOAD
             new = images.NewImage(
                 product=ref,
@@ -325,27 +329,29 @@ class Mutation:
         )
 
     @strawberry.mutation(description="Upsert of a SKU's image URLs; all or nothing.")
-    async def sync_images(self, input: SyncImagesInput) -> SyncImagesPayload:
-        return SyncImagesPayload(
-            product_sku=input.product_sku, images=None, user_errors=_not_yet("productSku")
-        )
+    async def sync_images(self, info: Info, input: SyncImagesInput) -> SyncImagesPayload:
+        backend = info.context.backend
+        (outcome,) = await sync.sync_images(backend, backend.fetcher, [_sync_request(input)])
+        return await _sync_payload(info, outcome)
 
     @strawberry.mutation(description="Each SKU is its own all-or-nothing sync; at most 100.")
-    async def sync_images_bulk(self, inputs: list[SyncImagesInput]) -> list[SyncImagesPayload]:
+    async def sync_images_bulk(
+        self, info: Info, inputs: list[SyncImagesInput]
+    ) -> list[SyncImagesPayload]:
         if len(inputs) > validation.MAX_LIST:
-            errors = [
-                MediaError(
-                    field=None,
-                    code=enums.ErrorCode.TOO_MANY,
-                    message=f"{len(inputs)} inputs; at most {validation.MAX_LIST}.",
-                )
+            error = MediaError(
+                field=None,
+                code=enums.ErrorCode.TOO_MANY,
+                message=f"{len(inputs)} inputs; at most {validation.MAX_LIST}. None was run.",
+            )
+            return [
+                SyncImagesPayload(product_sku=i.product_sku, images=None, user_errors=[error])
+                for i in inputs
             ]
-        else:
-            errors = _not_yet("productSku")
-        return [
-            SyncImagesPayload(product_sku=i.product_sku, images=None, user_errors=errors)
-            for i in inputs
-        ]
+        backend = info.context.backend
+        requests = [_sync_request(i) for i in inputs]
+        outcomes = await sync.sync_images(backend, backend.fetcher, requests)
+        return [await _sync_payload(info, outcome) for outcome in outcomes]
 
     @strawberry.mutation(description="Rebuilds the renditions of these images (at most 100).")
     async def regenerate_renditions(self, image_ids: list[strawberry.ID]) -> ImagesPayload:
@@ -367,3 +373,35 @@ async def _product_payload(info: Info, pk: int | None, errors: list[MediaError])
 
 def _deleted(type_name: str, pks: list[int] | None, errors: list[MediaError]) -> DeletePayload:
     return DeletePayload(deleted_ids=[_gid(type_name, pk) for pk in pks or []], user_errors=errors)
+
+
+def _sync_request(input: SyncImagesInput) -> sync.SyncRequest:
+    return sync.SyncRequest(
+        sku=input.product_sku,
+        items=[
+            sync.SyncItem(
+                url=item.url,
+                position=item.position,
+                image_type=enums.ImageType(item.image_type or enums.ImageType.DEFAULT),
+            )
+            for item in input.images
+        ],
+    )
+
+
+async def _sync_payload(info: Info, outcome: sync.SyncOutcome) -> SyncImagesPayload:
+    if outcome.problems or outcome.product_id is None:
+        return SyncImagesPayload(
+            product_sku=outcome.sku,
+            images=None,
+            user_errors=[MediaError.of(p) for p in outcome.problems],
+        )
+    loaders = info.context.loaders
+    loaders.clear()
+    product = await load_product(info, outcome.product_id)
+    records = await loaders.product_downloadables.load(outcome.product_id)
+    return SyncImagesPayload(
+        product_sku=product.sku,
+        images=[DownloadableImage.of(r, product.sku) for r in records],
+        user_errors=[],
+    )

@@ -15,6 +15,7 @@ from storage.blobs import BlobStore
 from storage.database import Database
 from storage.enums import ErrorCode
 from storage.errors import FieldPath, MediaFailure, Problem
+from storage.fetcher import Fetcher
 from storage.records import ProductRecord
 
 product_t: sa.Table = models.Product.__table__  # type: ignore[attr-defined]
@@ -48,6 +49,7 @@ class Backend:
     db: Database
     blobs: BlobStore
     limits: Limits
+    fetcher: Fetcher
 
     async def lock_product(self, session: AsyncSession, ref: ProductRef) -> ProductRecord:
         """Load the product for a write and hold its lock until the transaction ends.

@@ -1,0 +1,427 @@
+"""ERP image sync, keyed by SKU: after success a product's downloadable images are exactly the
+items sent. All or nothing per SKU: every item is validated, new URLs are downloaded
+concurrently (bounded, each distinct URL once even across SKUs), then one transaction per SKU
+applies the whole list.
+
+Synced images live in the product's default gallery and take its first positions in the order
+synced (by position, ties by list order); the gallery's other images follow in their previous
+order. Downloaded bytes that the product already has as an image are not stored twice: the
+downloadable image adopts that image."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiofiles
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage import models, validation
+from storage.backend import Backend, ProductRef
+from storage.blobs import TempBlob, blob_key
+from storage.enums import DownloadStatus, ErrorCode, ImageType, MediaSource
+from storage.errors import FieldPath, FileRejected, MediaFailure, Problem
+from storage.fetcher import Fetcher, check_url
+from storage.gallery import Gallery
+from storage.inspection import ImageInfo
+from storage.models import utcnow
+from storage.receiving import Incoming, receive_image
+
+product_t: sa.Table = models.Product.__table__  # type: ignore[attr-defined]
+image_t: sa.Table = models.Image.__table__  # type: ignore[attr-defined]
+downloadable_t: sa.Table = models.DownloadableImage.__table__  # type: ignore[attr-defined]
+
+URL_LENGTH = 2048
+DOWNLOADS_AT_ONCE = 8
+APPLY_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class SyncItem:
+    url: str
+    position: int | None = 0
+    image_type: ImageType = ImageType.DEFAULT
+
+
+@dataclass(frozen=True)
+class SyncRequest:
+    sku: str
+    items: Sequence[SyncItem]
+
+
+@dataclass
+class SyncOutcome:
+    """A product id after success, or the problems (and nothing changed)."""
+
+    sku: str
+    product_id: int | None = None
+    problems: list[Problem] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Download:
+    temp: TempBlob
+    info: ImageInfo
+
+
+class _Downloads:
+    """Each distinct URL fetched once under one concurrency bound; every sync that needs it
+    claims its own temporary copy (the last claim takes the original)."""
+
+    def __init__(self, backend: Backend, fetcher: Fetcher, urls: dict[str, int]) -> None:
+        self.backend = backend
+        self.fetcher = fetcher
+        self.claims_left = dict(urls)
+        self.semaphore = asyncio.Semaphore(DOWNLOADS_AT_ONCE)
+        self.results: dict[str, _Download | Problem] = {}
+
+    async def fetch_all(self) -> None:
+        urls = list(self.claims_left)
+        results = await asyncio.gather(*(self._fetch(url) for url in urls))
+        self.results = dict(zip(urls, results, strict=True))
+
+    async def _fetch(self, url: str) -> _Download | Problem:
+        async with self.semaphore:
+            try:
+                temp, info = await receive_image(
+                    self.backend, Incoming(_body(self.fetcher, url, self.limit), ())
+                )
+            except MediaFailure as failure:
+                return failure.problems[0]
+            return _Download(temp, info)
+
+    @property
+    def limit(self) -> int:
+        return self.backend.limits.max_image_bytes
+
+    async def claim(self, url: str) -> _Download:
+        result = self.results[url]
+        assert isinstance(result, _Download)
+        self.claims_left[url] -= 1
+        if self.claims_left[url] <= 0:
+            return result
+        copy = await self.backend.blobs.receive(_read(result.temp), limit=self.limit)
+        return _Download(copy, result.info)
+
+    async def discard_all(self) -> None:
+        for result in self.results.values():
+            if isinstance(result, _Download):
+                await self.backend.blobs.discard(result.temp)
+
+
+async def _body(fetcher: Fetcher, url: str, limit: int) -> AsyncIterator[bytes]:
+    async with fetcher.open(url, limit=limit) as body:
+        async for chunk in body:
+            yield chunk
+
+
+async def _read(temp: TempBlob) -> AsyncIterator[bytes]:
+    async with aiofiles.open(temp.path, "rb") as handle:
+        while chunk := await handle.read(256 * 1024):
+            yield chunk
+
+
+def fetched(fetcher: Fetcher, url: str, field: FieldPath, limit: int) -> Incoming:
+    """A URL's body as upload content (for ``uploadImage(url)``)."""
+    return Incoming(_body(fetcher, url, limit), field)
+
+
+def check_sync_url(url: str, field: FieldPath) -> list[Problem]:
+    if validation.is_blank(url):
+        return [Problem(field, ErrorCode.REQUIRED, "url must not be blank.")]
+    if len(url) > URL_LENGTH:
+        return [Problem(field, ErrorCode.INVALID, f"url is longer than {URL_LENGTH} characters.")]
+    try:
+        check_url(url)
+    except FileRejected as rejected:
+        return [Problem(field, rejected.code, rejected.message)]
+    return []
+
+
+def _check(request: SyncRequest) -> list[Problem]:
+    problems = validation.required_text(request.sku, ("productSku",), 255)
+    if len(request.items) > validation.MAX_LIST:
+        problems.append(
+            Problem(
+                ("images",),
+                ErrorCode.TOO_MANY,
+                f"images holds {len(request.items)} items; at most {validation.MAX_LIST}.",
+            )
+        )
+        return problems
+    seen: set[str] = set()
+    for index, item in enumerate(request.items):
+        at: FieldPath = ("images", str(index))
+        url_problems = check_sync_url(item.url, (*at, "url"))
+        if not url_problems and item.url in seen:
+            url_problems = [
+                Problem((*at, "url"), ErrorCode.INVALID, "This URL appears earlier in the list.")
+            ]
+        seen.add(item.url)
+        problems += url_problems
+        problems += validation.position(item.position, (*at, "position"))
+    return problems
+
+
+async def _known_urls(backend: Backend, sku: str) -> tuple[int | None, set[str]]:
+    """The product's id and the URLs it already has a stored image for."""
+    async with backend.db.read() as connection:
+        product = (
+            await connection.execute(sa.select(product_t.c.id).where(product_t.c.sku == sku))
+        ).scalar()
+        if product is None:
+            return None, set()
+        rows = await connection.execute(
+            sa.select(downloadable_t.c.url).where(
+                downloadable_t.c.product_id == product, downloadable_t.c.image_id.is_not(None)
+            )
+        )
+        return product, {row.url for row in rows}
+
+
+class _Retry(Exception):
+    """The product's URLs changed between the download plan and the transaction."""
+
+
+async def sync_images(
+    backend: Backend, fetcher: Fetcher, requests: Sequence[SyncRequest]
+) -> list[SyncOutcome]:
+    outcomes = [SyncOutcome(sku=r.sku) for r in requests]
+    needs: dict[int, list[str]] = {}
+    for index, request in enumerate(requests):
+        outcome = outcomes[index]
+        outcome.problems = _check(request)
+        if outcome.problems:
+            continue
+        product_id, known = await _known_urls(backend, request.sku.strip())
+        if product_id is None:
+            outcome.problems = [
+                Problem(("productSku",), ErrorCode.NOT_FOUND, "No product has this SKU.")
+            ]
+            continue
+        needs[index] = [item.url for item in request.items if item.url not in known]
+    counts: dict[str, int] = {}
+    for urls in needs.values():
+        for url in urls:
+            counts[url] = counts.get(url, 0) + 1
+    downloads = _Downloads(backend, fetcher, counts)
+    try:
+        await downloads.fetch_all()
+        for index, urls in needs.items():
+            request, outcome = requests[index], outcomes[index]
+            outcome.problems = [
+                Problem((*_item_field(request, url), "url"), result.code, result.message)
+                for url in urls
+                if isinstance(result := downloads.results[url], Problem)
+            ]
+            if outcome.problems:
+                continue
+            try:
+                outcome.product_id = await _apply(backend, request, downloads, urls)
+            except MediaFailure as failure:
+                outcome.problems = failure.problems
+    finally:
+        await downloads.discard_all()
+    return outcomes
+
+
+def _item_field(request: SyncRequest, url: str) -> FieldPath:
+    index = next(i for i, item in enumerate(request.items) if item.url == url)
+    return ("images", str(index))
+
+
+async def _apply(
+    backend: Backend, request: SyncRequest, downloads: _Downloads, downloaded: list[str]
+) -> int:
+    claimed = {url: await downloads.claim(url) for url in downloaded}
+    try:
+        for _ in range(APPLY_ATTEMPTS):
+            try:
+                return await _transaction(backend, request, claimed)
+            except _Retry:
+                continue
+        raise MediaFailure.one(
+            ("productSku",), ErrorCode.INVALID, "The product changed during the sync; try again."
+        )
+    finally:
+        for item in claimed.values():
+            await backend.blobs.discard(item.temp)
+
+
+async def _transaction(
+    backend: Backend, request: SyncRequest, claimed: dict[str, _Download]
+) -> int:
+    moved: list[str] = []
+    released: list[str] = []
+    try:
+        async with backend.db.write() as session:
+            product = await backend.lock_product(
+                session, ProductRef(sku=request.sku.strip(), field=("productSku",))
+            )
+            released = await _write_list(backend, session, product.id, request, claimed, moved)
+    except BaseException:
+        if moved:
+            await backend.release_blobs(moved)
+        raise
+    await backend.release_blobs(released)
+    return product.id
+
+
+async def _write_list(
+    backend: Backend,
+    session: AsyncSession,
+    product_id: int,
+    request: SyncRequest,
+    claimed: dict[str, _Download],
+    moved: list[str],
+) -> list[str]:
+    """Make the product's downloadable images exactly ``request.items``; returns the blob keys
+    of the images it deleted (to release once committed)."""
+    d, i = downloadable_t, image_t
+    existing = {
+        row.url: row
+        for row in await session.execute(
+            sa.select(d.c.id, d.c.url, d.c.image_id).where(d.c.product_id == product_id)
+        )
+    }
+    urls = {item.url for item in request.items}
+    if any(
+        item.url not in claimed
+        and (item.url not in existing or existing[item.url].image_id is None)
+        for item in request.items
+    ):
+        raise _Retry
+    dropped = [row for url, row in existing.items() if url not in urls]
+    dropped_images = [row.image_id for row in dropped if row.image_id is not None]
+    keys = list(
+        (await session.execute(sa.select(i.c.blob_key).where(i.c.id.in_(dropped_images)))).scalars()
+    )
+    await session.execute(sa.delete(d).where(d.c.id.in_([row.id for row in dropped])))
+    await session.execute(sa.delete(i).where(i.c.id.in_(dropped_images)))
+
+    images = {
+        row.checksum: row
+        for row in await session.execute(
+            sa.select(i.c.id, i.c.checksum, i.c.option).where(i.c.product_id == product_id)
+        )
+    }
+    owned = {row.image_id for url, row in existing.items() if url in urls and url not in claimed}
+    ordered = sorted(enumerate(request.items), key=lambda p: (p[1].position or 0, p[0]))
+    synced_images: list[int] = []
+    synced_rows: list[int] = []
+    left_galleries: set[str] = set()
+    now = utcnow()
+    for index, item in ordered:
+        download = claimed.get(item.url)
+        if download is None:
+            image_id = int(existing[item.url].image_id)
+        else:
+            image_id = await _store(
+                backend, session, product_id, item, download, images, owned, index, moved
+            )
+        owned.add(image_id)
+        option = await _take_into_default_gallery(session, image_id, item.image_type, now)
+        if option is not None:
+            left_galleries.add(option)
+        synced_images.append(image_id)
+        values: dict[str, Any] = {
+            "image_id": image_id,
+            "image_type": item.image_type.value,
+            "status": DownloadStatus.DOWNLOADED.value,
+            "error": None,
+            "updated_at": now,
+        }
+        if item.url in existing:
+            row_id = int(existing[item.url].id)
+            await session.execute(sa.update(d).where(d.c.id == row_id).values(**values))
+        else:
+            row = models.DownloadableImage(
+                product_id=product_id, url=item.url, position=len(existing) + index, **values
+            )
+            session.add(row)
+            await session.flush()
+            assert row.id is not None
+            row_id = row.id
+        synced_rows.append(row_id)
+    await Gallery.downloadables(product_id).save(session, synced_rows)
+    default = Gallery.images(product_id, None)
+    rest = [i for i in await default.order(session) if i not in set(synced_images)]
+    await default.save(session, synced_images + rest)
+    for option in left_galleries:
+        await Gallery.images(product_id, option).close_up(session)
+    if dropped_images:
+        for option in {row.option for row in images.values() if row.id in dropped_images}:
+            await Gallery.images(product_id, option).close_up(session)
+    return keys
+
+
+async def _store(
+    backend: Backend,
+    session: AsyncSession,
+    product_id: int,
+    item: SyncItem,
+    download: _Download,
+    images: dict[str, Any],
+    owned: set[int],
+    index: int,
+    moved: list[str],
+) -> int:
+    """The image for newly downloaded bytes: one the product already has (adopted), or new."""
+    temp, info = download.temp, download.info
+    same = images.get(temp.sha256)
+    if same is not None:
+        if same.id in owned:
+            raise MediaFailure.one(
+                ("images", str(index), "url"),
+                ErrorCode.DUPLICATE,
+                "These bytes are already another image of this sync.",
+            )
+        return int(same.id)
+    key = blob_key(temp.sha256, info.extension)
+    row = models.Image(
+        product_id=product_id,
+        option=None,
+        position=10**9,
+        image_type=item.image_type.value,
+        source=MediaSource.URL.value,
+        width=info.width,
+        height=info.height,
+        mime_type=info.mime_type,
+        file_size=temp.size,
+        checksum=temp.sha256,
+        blob_key=key,
+    )
+    session.add(row)
+    await session.flush()
+    assert row.id is not None
+    await backend.lock_blob(session, key)
+    await backend.blobs.commit(temp, key)
+    moved.append(key)
+    images[temp.sha256] = _Seen(row.id, temp.sha256, None)
+    return row.id
+
+
+@dataclass(frozen=True)
+class _Seen:
+    id: int
+    checksum: str
+    option: str | None
+
+
+async def _take_into_default_gallery(
+    session: AsyncSession, image_id: int, image_type: ImageType, now: Any
+) -> str | None:
+    """Move a synced image into the default gallery with the item's imageType; returns the
+    option gallery it left, if any."""
+    option: str | None = (
+        await session.execute(sa.select(image_t.c.option).where(image_t.c.id == image_id))
+    ).scalar()
+    await session.execute(
+        sa.update(image_t)
+        .where(image_t.c.id == image_id)
+        .values(option=None, image_type=image_type.value, updated_at=now)
+    )
+    return option
