@@ -7,9 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from api import ERRORS, IMAGE_FIELDS, Api
 from media_factory import image_bytes
-
 from schema.ids import to_global_id
 
 pytestmark = pytest.mark.anyio

@@ -14,13 +14,13 @@ from typing import Any
 
 import httpx
 import pytest
-from api import ERRORS, IMAGE_FIELDS, Api
 from asgi_lifespan import LifespanManager
-from media_factory import image_bytes
 from PIL import Image as PILImage
 
+from api import ERRORS, IMAGE_FIELDS, Api
 from gateway.app import create_app
 from gateway.settings import MIB, Settings
+from media_factory import image_bytes
 from schema.ids import to_global_id
 from storage import tokens
 from storage.enums import TokenScope

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+
 from api import ERRORS, PRODUCT_FIELDS, VIDEO_FIELDS, Api
 from media_factory import image_bytes, mp4_bytes
 

@@ -10,10 +10,10 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from api import ERRORS, IMAGE_FIELDS, PRODUCT_FIELDS, VIDEO_FIELDS, Api
-from media_factory import image_bytes, mp4_bytes
 from sqlalchemy import event
 
+from api import ERRORS, IMAGE_FIELDS, PRODUCT_FIELDS, VIDEO_FIELDS, Api
+from media_factory import image_bytes, mp4_bytes
 from storage.backend import Backend
 
 pytestmark = pytest.mark.anyio

@@ -9,12 +9,12 @@ from typing import Any
 
 import httpx
 import pytest
-from api import ERRORS, VIDEO_FIELDS, Api
 from asgi_lifespan import LifespanManager
-from media_factory import image_bytes, mp4_bytes
 
+from api import ERRORS, VIDEO_FIELDS, Api
 from gateway.app import create_app
 from gateway.settings import Settings
+from media_factory import image_bytes, mp4_bytes
 from storage.backend import Backend
 
 UPLOAD_VIDEO = (
@@ -29,12 +29,11 @@ REORDER_VIDEOS = (
     "mutation($ids: [ID!]!) { reorderVideos(videoIds: $ids) { "
     f"product {{ id videos {{ id position }} }} {ERRORS} }} }}"
 )
-DELETE_VIDEOS = (
-    f"mutation($ids: [ID!]!) {{ deleteVideos(ids: $ids) {{ deletedIds {ERRORS} }} }}"
-)
-pytestmark = pytest.mark.anyio  # at collection, so that parametrize and anyio_backend combine
+DELETE_VIDEOS = f"mutation($ids: [ID!]!) {{ deleteVideos(ids: $ids) {{ deletedIds {ERRORS} }} }}"
 
-VIDEOS_OF = "query($id: ID!) { node(id: $id) { ... on Product { videos { id position checksum } } } }"
+VIDEOS_OF = (
+    "query($id: ID!) { node(id: $id) { ... on Product { videos { id position checksum } } } }"
+)
 
 
 async def upload_video(
@@ -174,7 +173,9 @@ async def test_upload_video_to_unknown_product(api: Api, clips: list[bytes]) -> 
 
 
 @pytest.fixture
-async def small_video_client(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, Backend]]:
+async def small_video_client(
+    settings: Settings,
+) -> AsyncIterator[tuple[httpx.AsyncClient, Backend]]:
     limited = settings.model_copy(update={"max_video_bytes": 1000})
     application = create_app(limited)
     async with LifespanManager(application):
@@ -215,6 +216,11 @@ async def test_update_video_position(api: Api, clips: list[bytes]) -> None:
     assert data["updateVideo"]["video"] is None
     assert codes(data["updateVideo"]) == [(["position"], "INVALID")]
     assert await snapshot(api, product["id"]) == before
+    await api.data(DELETE_VIDEOS, {"ids": [ids[2]]})
+    data = await api.data(UPDATE_VIDEO, {"id": ids[2], "position": 0})
+    assert data["updateVideo"]["video"] is None
+    assert codes(data["updateVideo"]) == [(["id"], "NOT_FOUND")]
+    assert [v["id"] for v in await videos_of(api, product["id"])] == [ids[0], ids[1]]
     await api.assert_consistent()
 
 
@@ -294,3 +300,19 @@ async def test_video_media_supports_range(api: Api, clips: list[bytes]) -> None:
     assert "immutable" in response.headers["cache-control"]
     tail = await api.client.get(url, headers={"Range": "bytes=-10"})
     assert tail.status_code == 206 and tail.content == clips[0][-10:]
+
+
+async def test_video_blob_shared_across_products(api: Api, clips: list[bytes]) -> None:
+    first = await api.create_product("VID-SHARE-1")
+    second = await api.create_product("VID-SHARE-2")
+    a = await uploaded(api, first["id"], clips[0])
+    b = await uploaded(api, second["id"], clips[0])
+    assert a["url"] == b["url"]
+    assert len(api.blob_files()) == 1
+    await api.data(DELETE_VIDEOS, {"ids": [a["id"]]})
+    response = await api.client.get(path_of(b["url"]))
+    assert response.status_code == 200 and response.content == clips[0]
+    await api.assert_consistent()
+    await api.data(DELETE_VIDEOS, {"ids": [b["id"]]})
+    assert api.blob_files() == set()
+    await api.assert_consistent()

@@ -6,10 +6,10 @@ import struct
 import zlib
 from pathlib import Path
 
-import media_factory
 import pytest
 from PIL import ImageFile
 
+import media_factory
 from storage.enums import ErrorCode
 from storage.errors import FileRejected
 from storage.inspection import ImageInfo, VideoInfo, inspect_image, inspect_video
