@@ -10,13 +10,14 @@ headers that content addressing allows.
 from __future__ import annotations
 
 import os
+from collections.abc import Awaitable, Callable
 
 from starlette.exceptions import HTTPException
 from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.staticfiles import PathLike, StaticFiles
 from starlette.types import Scope
 
-from storage.blobs import KEY_PATTERN, content_type_for
+from storage.blobs import RENDITION_KEY_PATTERN, content_type_for, is_media_key
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 """A key names its bytes forever, so caches may keep them for a year without revalidating."""
@@ -27,14 +28,23 @@ NOSNIFF = "nosniff"
 class MediaFiles(StaticFiles):
     """Serve ``<directory>/<key>`` for blob keys only; everything else is a plain 404.
 
-    The request path is checked against :data:`storage.blobs.KEY_PATTERN` before the
+    The request path is checked against `storage.blobs.is_media_key` before the
     filesystem is touched, so dot segments, encoded slashes, absolute paths and the
     temporary folder never reach a lookup. Symlinks are not followed out of the
     directory (``follow_symlink`` stays ``False``).
     """
 
-    def __init__(self, *, directory: PathLike, check_dir: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        directory: PathLike,
+        check_dir: bool = True,
+        ensure: Callable[[str], Awaitable[bool]] | None = None,
+    ) -> None:
+        """``ensure(key)`` makes a derived file (a rendition) on its first request; it answers
+        False when there is no such thing, which is a 404."""
         super().__init__(directory=directory, check_dir=check_dir, follow_symlink=False)
+        self.ensure = ensure
 
     def get_path(self, scope: Scope) -> str:
         """The requested key as sent (only the mount prefix removed), without normalisation."""
@@ -46,8 +56,15 @@ class MediaFiles(StaticFiles):
 
     async def get_response(self, path: str, scope: Scope) -> Response:
         try:
-            if scope["method"] in ("GET", "HEAD") and not _is_key(path, scope):
-                raise HTTPException(status_code=404)
+            if scope["method"] in ("GET", "HEAD"):
+                if not _is_key(path, scope):
+                    raise HTTPException(status_code=404)
+                if (
+                    self.ensure is not None
+                    and RENDITION_KEY_PATTERN.match(path)
+                    and not await self.ensure(path)
+                ):
+                    raise HTTPException(status_code=404)
             return await super().get_response(path.replace("/", os.sep), scope)
         except HTTPException as exc:
             headers = dict(exc.headers or {})
@@ -73,7 +90,7 @@ class MediaFiles(StaticFiles):
 
 def _is_key(path: str, scope: Scope) -> bool:
     """Whether ``path`` is a blob key, spelled as such on the wire (no percent-encoding)."""
-    if not KEY_PATTERN.match(path):
+    if not is_media_key(path):
         return False
     raw_path: bytes | None = scope.get("raw_path")
     return raw_path is None or raw_path.endswith(b"/" + path.encode("ascii"))

@@ -22,11 +22,17 @@ class Settings(BaseSettings):
     admin_token: str | None = None
     admin_token_file: Path = Path("./var/admin-token")
     public_read: bool = True
+    metrics_token: str | None = None
+    """When set, ``/metrics`` needs ``Authorization: Bearer <metrics_token>``."""
 
     max_image_bytes: int = 10 * MIB
     max_video_bytes: int = 500 * MIB
     max_image_pixels: int = 50_000_000
     min_image_side: int = 1
+
+    rendition_sizes: str = ""
+    """Boxes over the defaults, e.g. ``THUMBNAIL=120,ZOOM=2000`` (longest side, pixels)."""
+    warm_renditions: bool = True
 
     fetch_allow_hosts: str = ""
     fetch_timeout: float = 20.0
@@ -38,6 +44,8 @@ class Settings(BaseSettings):
     max_files: int = 20
     max_fields: int = 100
     max_text_part_bytes: int = 1 * MIB
+    graphql_get_max_age: int = 60
+    """Seconds a shared cache may keep an anonymous GET query's answer (0: never)."""
 
     def limits(self) -> Limits:
         return Limits(

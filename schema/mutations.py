@@ -25,13 +25,11 @@ from schema.types import DownloadableImage, Image, Product, Video, load_images, 
 from schema.uploads import check_filename, close_all, from_base64, from_upload
 from storage import enums, images, products, sync, validation, videos
 from storage.backend import ProductRef
-from storage.errors import MediaFailure, Problem
+from storage.errors import MediaFailure
 from storage.fetcher import Fetcher
 from storage.receiving import Incoming
 
 T = TypeVar("T")
-
-NOT_YET = "This operation is not available yet in this version of the gateway."
 
 
 @strawberry.type
@@ -121,10 +119,6 @@ def _image_content(input: UploadImageInput, fetcher: Fetcher, limit: int) -> Inc
         check_filename(input.filename, ("filename",))
         return from_base64(input.base64, ("base64",))
     return from_upload(input.file, ("file",))
-
-
-def _not_yet(field: str) -> list[MediaError]:
-    return [MediaError.of(Problem((field,), enums.ErrorCode.INVALID, NOT_YET))]
 
 
 @strawberry.type
@@ -354,8 +348,20 @@ class Mutation:
         return [await _sync_payload(info, outcome) for outcome in outcomes]
 
     @strawberry.mutation(description="Rebuilds the renditions of these images (at most 100).")
-    async def regenerate_renditions(self, image_ids: list[strawberry.ID]) -> ImagesPayload:
-        return ImagesPayload(images=None, user_errors=_not_yet("imageIds"))
+    async def regenerate_renditions(
+        self, info: Info, image_ids: list[strawberry.ID]
+    ) -> ImagesPayload:
+        backend = info.context.backend
+
+        async def action() -> list[int]:
+            pks = decode_list(image_ids, "Image", ("imageIds",))
+            return await images.regenerate_renditions(backend, pks)
+
+        pks, errors = await run(info, action)
+        loaded = await load_images(info, pks) if pks else None
+        return ImagesPayload(
+            images=[i for i in loaded if i] if loaded is not None else None, user_errors=errors
+        )
 
 
 async def _video(info: Info, pk: int | None) -> Video | None:

@@ -143,10 +143,30 @@ class Image(Node):
     )
     def renditions(
         self,
+        info: Info,
         sizes: list[RenditionSize] | None = None,  # type: ignore[valid-type]
         format: RenditionFormat | None = enums.RenditionFormat.ORIGINAL,  # type: ignore[valid-type]
     ) -> list[Rendition]:
-        return []
+        context = info.context
+        views = context.backend.renditions.describe(
+            self.checksum,
+            self.width,
+            self.height,
+            self.mime_type,
+            sizes,
+            format or enums.RenditionFormat.ORIGINAL,
+        )
+        return [
+            Rendition(
+                size=view.size,
+                url=context.media_url(view.key),
+                url2x=context.media_url(view.key_2x) if view.key_2x else None,
+                width=view.width,
+                height=view.height,
+                mime_type=view.mime_type,
+            )
+            for view in views
+        ]
 
 
 @strawberry.type

@@ -4,7 +4,7 @@ locks that keep concurrent writers correct (a product's lists, a shared blob).""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -15,8 +15,10 @@ from storage.blobs import BlobStore
 from storage.database import Database
 from storage.enums import ErrorCode
 from storage.errors import FieldPath, MediaFailure, Problem
+from storage.events import MediaEvents
 from storage.fetcher import Fetcher
 from storage.records import ProductRecord
+from storage.rendition_service import Renditions
 
 product_t: sa.Table = models.Product.__table__  # type: ignore[attr-defined]
 image_t: sa.Table = models.Image.__table__  # type: ignore[attr-defined]
@@ -50,6 +52,15 @@ class Backend:
     blobs: BlobStore
     limits: Limits
     fetcher: Fetcher
+    renditions: Renditions
+    warm_renditions: bool = True
+    """Render the default renditions in the background after images are stored."""
+    events: MediaEvents = field(default_factory=MediaEvents)
+    """Told what happened (uploads, renditions, failed fetches); the gateway counts it."""
+
+    def images_stored(self, sha256s: Iterable[str]) -> None:
+        if self.warm_renditions:
+            self.renditions.warm_later(sha256s)
 
     async def lock_product(self, session: AsyncSession, ref: ProductRef) -> ProductRecord:
         """Load the product for a write and hold its lock until the transaction ends.

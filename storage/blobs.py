@@ -20,10 +20,12 @@ import hashlib
 import os
 import re
 import secrets
+import shutil
 import stat
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from types import MappingProxyType
 from typing import Protocol
@@ -54,6 +56,15 @@ KEY_PATTERN: re.Pattern[str] = re.compile(
 )
 """A blob key; anchored, so ``match``, ``fullmatch`` and ``search`` all test the whole string."""
 
+RENDITION_EXTENSIONS = ("jpg", "png", "webp", "avif")
+
+RENDITION_KEY_PATTERN: re.Pattern[str] = re.compile(
+    r"\Ar/(?P<folder>[0-9a-f]{2})/(?P<sha256>(?P=folder)[0-9a-f]{62})/(?P<box>[1-9][0-9]{0,4})"
+    r"\.(?P<extension>" + "|".join(RENDITION_EXTENSIONS) + r")\Z"
+)
+"""A rendition of the blob with that sha256, fitted into a box of ``box`` pixels:
+``r/ab/ab12…/250.webp``. Derived from the source's bytes, so as immutable as a blob key."""
+
 _SHA256_PATTERN = re.compile(r"\A[0-9a-f]{64}\Z")
 _FOLDER_PATTERN = re.compile(r"\A[0-9a-f]{2}\Z")
 
@@ -81,9 +92,18 @@ def blob_key(sha256: str, extension: str) -> str:
     return f"{digest[:2]}/{digest}.{normalized}"
 
 
+def rendition_key(sha256: str, box: int, extension: str) -> str:
+    return f"r/{sha256[:2]}/{sha256}/{box}.{extension}"
+
+
+def is_media_key(key: str) -> bool:
+    """A blob key or a rendition key."""
+    return bool(KEY_PATTERN.match(key) or RENDITION_KEY_PATTERN.match(key))
+
+
 def content_type_for(key: str) -> str:
     """The media type served for ``key``; raises ``ValueError`` for anything but a key."""
-    match = KEY_PATTERN.match(key)
+    match = KEY_PATTERN.match(key) or RENDITION_KEY_PATTERN.match(key)
     if match is None:
         raise ValueError(f"Not a blob key: {key!r}")
     return EXTENSIONS[match["extension"]]
@@ -133,7 +153,19 @@ class BlobStore(Protocol):
         ...
 
     async def delete(self, key: str) -> None:
-        """Delete the blob at ``key``; one already gone is fine."""
+        """Delete the blob at ``key`` and its renditions; one already gone is fine."""
+        ...
+
+    async def write(self, key: str, data: bytes) -> None:
+        """Store small derived bytes (a rendition) at ``key`` atomically."""
+        ...
+
+    async def delete_renditions(self, sha256: str) -> None:
+        """Delete every rendition of the blob with this sha256."""
+        ...
+
+    def path_for(self, key: str) -> Path:
+        """A local file with the bytes of ``key`` (for decoders that need a path)."""
         ...
 
     async def exists(self, key: str) -> bool:
@@ -167,7 +199,7 @@ class LocalBlobStore:
 
     def path_for(self, key: str) -> Path:
         """The file of ``key``; raises ``ValueError`` for anything but a key."""
-        if not KEY_PATTERN.match(key):
+        if not is_media_key(key):
             raise ValueError(f"Not a blob key: {key!r}")
         return self.root / key
 
@@ -210,6 +242,27 @@ class LocalBlobStore:
 
     async def delete(self, key: str) -> None:
         await _remove_missing_ok(self.path_for(key))
+        match = KEY_PATTERN.match(key)
+        if match is not None:
+            await self.delete_renditions(key.split("/")[1].split(".")[0])
+
+    async def write(self, key: str, data: bytes) -> None:
+        target = self.path_for(key)
+        temp = self._temp_root / f"{secrets.token_hex(16)}{_TEMP_SUFFIX}"
+        try:
+            async with aiofiles.open(temp, "xb") as file:
+                await file.write(data)
+            await aiofiles.os.makedirs(target.parent, exist_ok=True)
+            await aiofiles.os.replace(temp, target)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await _remove_missing_ok(temp)
+
+    async def delete_renditions(self, sha256: str) -> None:
+        if not _SHA256_PATTERN.match(sha256):
+            raise ValueError(f"Not a sha256 hex digest: {sha256!r}")
+        folder = self.root / "r" / sha256[:2] / sha256
+        await anyio.to_thread.run_sync(partial(shutil.rmtree, folder, ignore_errors=True))
 
     async def exists(self, key: str) -> bool:
         return await aiofiles.os.path.isfile(self.path_for(key))

@@ -94,7 +94,11 @@ async def upload_images(backend: Backend, images: Sequence[NewImage]) -> list[in
         problems += _repeated_bytes(received)
         if problems:
             raise MediaFailure(problems)
-        return await _insert(backend, received)
+        ids = await _insert(backend, received)
+        for item in received:
+            backend.events.media_uploaded("image", item.temp.size)
+        backend.images_stored(item.temp.sha256 for item in received)
+        return ids
     finally:
         for item in received:
             await backend.blobs.discard(item.temp)
@@ -274,4 +278,25 @@ async def delete_images(backend: Backend, image_ids: Sequence[int]) -> list[int]
             await Gallery.images(product_id, option).close_up(session)
         await Gallery.downloadables(product_id).close_up(session)
     await backend.release_blobs(row.blob_key for row in rows)
+    return list(image_ids)
+
+
+async def regenerate_renditions(backend: Backend, image_ids: Sequence[int]) -> list[int]:
+    """Throw away and rebuild every rendition of these images (at most 100)."""
+    validation.require_id_list(image_ids, ("imageIds",))
+    async with backend.db.read() as connection:
+        rows = {
+            row.id: row.checksum
+            for row in await connection.execute(
+                sa.select(image_t.c.id, image_t.c.checksum).where(image_t.c.id.in_(image_ids))
+            )
+        }
+    missing = [
+        Problem(("imageIds", str(i)), ErrorCode.NOT_FOUND, "There is no image with this id.")
+        for i, pk in enumerate(image_ids)
+        if pk not in rows
+    ]
+    if missing:
+        raise MediaFailure(missing)
+    await backend.renditions.rebuild(rows[pk] for pk in image_ids)
     return list(image_ids)

@@ -183,7 +183,12 @@ async def _known_urls(backend: Backend, sku: str) -> tuple[int | None, set[str]]
 
 
 class _Retry(Exception):
-    """The product's URLs changed between the download plan and the transaction."""
+    """The product's URLs changed between the download plan and the transaction: these URLs
+    of the request have no stored image any more (a concurrent sync dropped them)."""
+
+    def __init__(self, urls: list[str]) -> None:
+        super().__init__(urls)
+        self.urls = urls
 
 
 async def sync_images(
@@ -221,6 +226,9 @@ async def sync_images(
                 continue
             try:
                 outcome.product_id = await _apply(backend, request, downloads, urls)
+                backend.images_stored(
+                    d.temp.sha256 for u in urls if isinstance(d := downloads.results[u], _Download)
+                )
             except MediaFailure as failure:
                 outcome.problems = failure.problems
     finally:
@@ -241,8 +249,14 @@ async def _apply(
         for _ in range(APPLY_ATTEMPTS):
             try:
                 return await _transaction(backend, request, claimed)
-            except _Retry:
-                continue
+            except _Retry as retry:
+                for url in retry.urls:  # download what a concurrent sync deleted, then retry
+                    result = await downloads._fetch(url)
+                    if isinstance(result, Problem):
+                        raise MediaFailure.one(
+                            (*_item_field(request, url), "url"), result.code, result.message
+                        ) from None
+                    claimed[url] = result
         raise MediaFailure.one(
             ("productSku",), ErrorCode.INVALID, "The product changed during the sync; try again."
         )
@@ -288,12 +302,14 @@ async def _write_list(
         )
     }
     urls = {item.url for item in request.items}
-    if any(
-        item.url not in claimed
-        and (item.url not in existing or existing[item.url].image_id is None)
+    missing = [
+        item.url
         for item in request.items
-    ):
-        raise _Retry
+        if item.url not in claimed
+        and (item.url not in existing or existing[item.url].image_id is None)
+    ]
+    if missing:
+        raise _Retry(missing)
     dropped = [row for url, row in existing.items() if url not in urls]
     dropped_images = [row.image_id for row in dropped if row.image_id is not None]
     keys = list(
