@@ -1,21 +1,46 @@
 """The GraphQL endpoint: Strawberry's ASGI view with multipart uploads, request body limits
-(uvicorn has none, and Starlette limits neither a file part's size nor the body), and the
-request's Context."""
+(uvicorn has none, and Starlette limits neither a file part's size nor the body), the
+request's Context, and GraphQL over HTTP as the spec has it (gateway/graphql_http.py): the
+response media type negotiated from ``Accept``, 4xx statuses for requests that never executed
+when the client accepts ``application/graphql-response+json``, and cacheable GET queries."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field, replace
 
+from cross_web import AsyncHTTPRequestAdapter
 from cross_web import HTTPException as ViewHTTPException
+from graphql import GraphQLError
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.types import ExecutionResult
+from strawberry.types.execution import PreExecutionError
+from strawberry.types.graphql import OperationType
 
 from gateway.auth import authenticate
+from gateway.graphiql import graphiql_response
+from gateway.graphql_http import (
+    APPLICATION_JSON,
+    GRAPHQL_RESPONSE_JSON,
+    NO_STORE,
+    SUPPORTED,
+    VARY,
+    Outcome,
+    cache_control,
+    content_type,
+    etag,
+    matches_if_none_match,
+    negotiate,
+    outcome,
+)
 from gateway.settings import Settings
 from schema import Context
 from storage.backend import Backend
@@ -24,10 +49,39 @@ from storage.blobs import format_size
 OVER_LIMIT_MESSAGES = ("Too many files", "Too many fields", "Part exceeded", "Field exceeded")
 """How Starlette's multipart parser starts the messages of its limits (the rest is malformed)."""
 
+EXCHANGE = "media_gateway.graphql"
+"""The scope key of the request's ``Exchange``."""
+
+WWW_AUTHENTICATE = 'Bearer realm="media-gateway"'
+
 
 class BodyTooLarge(Exception):
     def __init__(self, limit: int) -> None:
         super().__init__(f"The request body is over the limit of {format_size(limit)}.")
+
+
+class Refusal(ViewHTTPException):
+    """An HTTP error with headers of its own (``Allow`` of a 405)."""
+
+    def __init__(self, status_code: int, reason: str, headers: dict[str, str]) -> None:
+        super().__init__(status_code, reason)
+        self.headers = headers
+
+
+@dataclass
+class Exchange:
+    """What the view learns about one HTTP request on the way: the negotiated media type, and
+    what became of the GraphQL request(s) it carried."""
+
+    media_type: str
+    outcomes: list[Outcome] = field(default_factory=list)
+    errors: bool = False
+
+    @property
+    def status(self) -> int:
+        if self.media_type != GRAPHQL_RESPONSE_JSON or len(self.outcomes) != 1:
+            return 200  # application/json: 200 for every well-formed request (legacy rules)
+        return self.outcomes[0].value
 
 
 def _limited(receive: Receive, limit: int) -> Receive:
@@ -46,11 +100,25 @@ def _limited(receive: Receive, limit: int) -> Receive:
     return wrapped
 
 
+def error_response(
+    status: int, message: str, media_type: str, headers: dict[str, str] | None = None
+) -> Response:
+    """A request that is no well-formed GraphQL request: a GraphQL response with only
+    ``errors`` (no ``data``: nothing ran), in the negotiated media type, with a 4xx status."""
+    body = json.dumps({"errors": [{"message": message}]}, separators=(",", ":"))
+    response = Response(body, status_code=status, headers=headers)
+    response.headers["content-type"] = content_type(media_type)
+    return response
+
+
 class GatewayGraphQL(GraphQL[Context, None]):
     def __init__(self, schema: object, backend: Backend, settings: Settings) -> None:
         super().__init__(schema, multipart_uploads_enabled=True)  # type: ignore[arg-type]
         self.backend = backend
         self.settings = settings
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return graphiql_response(request)  # served offline from /static (gateway/graphiql.py)
 
     def decode_json(self, data: str | bytes) -> object:
         # json.loads raises more than JSONDecodeError (which Strawberry turns into a 400):
@@ -79,9 +147,30 @@ class GatewayGraphQL(GraphQL[Context, None]):
             await request.close()
 
     async def _respond(self, request: Request, headers: Headers, limit: int) -> Response:
+        media_type = negotiate(headers.get("accept"))
+        exchange = Exchange(media_type or APPLICATION_JSON)
+        request.scope[EXCHANGE] = exchange
+        if media_type is None and not self.should_render_graphql_ide(
+            self.request_adapter_class(request)
+        ):
+            return self._for_get(
+                request,
+                error_response(
+                    406, f"Acceptable media types: {', '.join(SUPPORTED)}.", APPLICATION_JSON
+                ),
+            )
+        response = await self._run(request, headers, limit, exchange)
+        return self._for_get(request, response)
+
+    async def _run(
+        self, request: Request, headers: Headers, limit: int, exchange: Exchange
+    ) -> Response:
+        def refused(status: int, message: str, extra: dict[str, str] | None = None) -> Response:
+            return error_response(status, message, exchange.media_type, extra)
+
         length = headers.get("content-length", "")
         if length.isdigit() and int(length) > limit:
-            return PlainTextResponse(str(BodyTooLarge(limit)), status_code=413)
+            return refused(413, str(BodyTooLarge(limit)))
         try:
             if request.method == "POST" and headers.get("content-type", "").startswith(
                 "multipart/form-data"
@@ -96,17 +185,125 @@ class GatewayGraphQL(GraphQL[Context, None]):
                 except HTTPException as exc:
                     # Inside an app, Starlette turns the parser's MultiPartException into a 400.
                     raise MultiPartException(str(exc.detail)) from exc
-            return await self.run(request)
+            response = await self.run(request)
         except BodyTooLarge as exc:
-            return PlainTextResponse(str(exc), status_code=413)
+            return refused(413, str(exc))
         except MultiPartException as exc:
             status = 413 if str(exc).startswith(OVER_LIMIT_MESSAGES) else 400
-            return PlainTextResponse(f"Malformed or over-limit multipart body: {exc}", status)
+            return refused(status, f"Malformed or over-limit multipart body: {exc}")
         except HTTPException as exc:
-            return PlainTextResponse(exc.detail, status_code=exc.status_code)
+            return refused(exc.status_code, exc.detail)
+        except Refusal as exc:
+            return refused(exc.status_code, exc.reason, exc.headers)
         except ViewHTTPException as exc:
             # Strawberry's own (malformed JSON, files missing from a multipart map, ...).
-            return PlainTextResponse(exc.reason, status_code=exc.status_code)
+            extra = {"Allow": "GET, POST"} if exc.status_code == 405 else None
+            return refused(exc.status_code, exc.reason, extra)
+        if response.media_type != APPLICATION_JSON:
+            return response  # GraphiQL's page
+        # A GraphQL response (Strawberry's create_response): its media type and status.
+        response.status_code = exchange.status
+        response.headers["content-type"] = content_type(exchange.media_type)
+        if response.status_code == 401:
+            response.headers["www-authenticate"] = WWW_AUTHENTICATE
+        return response
+
+    def _for_get(self, request: Request, response: Response) -> Response:
+        """Caching headers of a GET query: public for an anonymous query answered without
+        error when PUBLIC_READ is on, private otherwise; an ETag, and 304 for a match."""
+        if request.method != "GET" or response.media_type == "text/html":
+            return response
+        response.headers["vary"] = VARY
+        if response.status_code != 200:
+            response.headers["cache-control"] = NO_STORE
+            return response
+        exchange: Exchange = request.scope[EXCHANGE]
+        public = (
+            self.settings.public_read
+            and not exchange.errors
+            and "authorization" not in request.headers
+        )
+        response.headers["cache-control"] = cache_control(
+            public=public, max_age=self.settings.graphql_get_max_age
+        )
+        tag = etag(exchange.media_type, bytes(response.body))
+        response.headers["etag"] = tag
+        if matches_if_none_match(request.headers.get("if-none-match"), tag):
+            kept = ("etag", "cache-control", "vary")
+            return Response(status_code=304, headers={k: response.headers[k] for k in kept})
+        return response
+
+    async def parse_http_body(
+        self, request: AsyncHTTPRequestAdapter
+    ) -> GraphQLRequestData | list[GraphQLRequestData]:
+        try:
+            parsed = await super().parse_http_body(request)
+        except (AttributeError, IndexError, TypeError, ValueError) as exc:
+            # Well-formed JSON of the wrong shape, where Strawberry fails with a 500: a body or
+            # multipart `operations` that is no object (null, 42, "text"), a `map` that is no
+            # object of path lists, or a map path that does not lead into the operations.
+            raise ViewHTTPException(
+                400,
+                "The request must be a JSON object (multipart: an `operations` object and a "
+                "`map` from file fields to lists of paths into it).",
+            ) from exc
+        items = parsed if isinstance(parsed, list) else [parsed]
+        for item in items:
+            if not isinstance(item.operation_name, str | None):
+                raise ViewHTTPException(
+                    400, "The GraphQL operation's `operationName` must be a string or null."
+                )
+        return parsed
+
+    async def execute_single(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Response,
+        context: Context,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        if request_data.operation_name == "":
+            # The spec: an empty operationName is the same as none.
+            request_data = replace(request_data, operation_name=None)
+        try:
+            return await super().execute_single(
+                request=request,
+                request_adapter=request_adapter,
+                sub_response=sub_response,
+                context=context,
+                root_value=root_value,
+                request_data=request_data,
+            )
+        except ViewHTTPException as exc:
+            cause = exc.__cause__
+            if (
+                isinstance(cause, InvalidOperationTypeError)
+                and cause.operation_type == OperationType.MUTATION
+                and request_adapter.method == "GET"
+            ):
+                raise Refusal(
+                    405, "Mutations need a POST request, never GET.", {"Allow": "POST"}
+                ) from exc
+            if isinstance(cause, CannotGetOperationTypeError):
+                # GetOperation() failed: a GraphQL request error, not a malformed request.
+                return PreExecutionError(data=None, errors=[GraphQLError(exc.reason)])
+            raise
+
+    async def process_result(
+        self, request: Request, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
+        data = await super().process_result(request, result)
+        exchange: Exchange | None = request.scope.get(EXCHANGE)
+        if exchange is not None:
+            verdict = outcome(result.data, result.errors)
+            exchange.outcomes.append(verdict)
+            exchange.errors = exchange.errors or bool(result.errors)
+            if verdict is not Outcome.EXECUTED and exchange.media_type == GRAPHQL_RESPONSE_JSON:
+                # Nothing ran: no data entry (the spec's rule for a 4xx in this media type).
+                data.pop("data", None)
+        return data
 
     async def get_context(self, request: Request, response: object) -> Context:  # type: ignore[override]
         credentials = await authenticate(request, self.backend.db)
@@ -118,3 +315,6 @@ class GatewayGraphQL(GraphQL[Context, None]):
             bad_token=credentials.bad_token,
             public_read=self.settings.public_read,
         )
+
+
+__all__ = ["EXCHANGE", "Exchange", "GatewayGraphQL", "error_response"]
