@@ -7,45 +7,74 @@ from contextlib import asynccontextmanager
 from functools import partial
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse
 from starlette.routing import Mount, Route
-from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.extensions import (
+    DisableIntrospection,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    QueryDepthLimiter,
+)
 
+from gateway.assets import StaticAssets
 from gateway.graphql_view import GatewayGraphQL
+from gateway.limits import QueryCostLimiter
+from gateway.manage import manage_endpoint
 from gateway.media import MediaFiles
+from gateway.metrics import Metrics, OperationMetrics, metrics_endpoint
+from gateway.observability import RequestObserver, configure_logging, readiness
 from gateway.settings import Settings
 from schema import build_schema
 from storage.backend import Backend
 from storage.blobs import LocalBlobStore
 from storage.database import Database
+from storage.events import MediaEvents
 from storage.fetcher import Fetcher, FetchPolicy
+from storage.rendition_service import Renditions, parse_boxes
 
 
-def build_backend(settings: Settings) -> Backend:
-    """The storage side of the gateway, as configured (also used by CLI commands)."""
+def build_backend(settings: Settings, events: MediaEvents | None = None) -> Backend:
+    """The storage side of the gateway, as configured (also used by CLI commands); ``events``
+    hears what storage does (the app passes its metrics')."""
+    events = events or MediaEvents()
+    db = Database(settings.database_url)
+    blobs = LocalBlobStore(settings.media_root)
+    renditions = Renditions(
+        db, blobs, settings.media_root / ".locks", parse_boxes(settings.rendition_sizes), events
+    )
     return Backend(
-        db=Database(settings.database_url),
-        blobs=LocalBlobStore(settings.media_root),
+        db=db,
+        blobs=blobs,
         limits=settings.limits(),
         fetcher=Fetcher(FetchPolicy.parse(settings.fetch_allow_hosts, settings.fetch_timeout)),
+        renditions=renditions,
+        warm_renditions=settings.warm_renditions,
+        events=events,
     )
 
 
 async def close_backend(backend: Backend) -> None:
+    await backend.renditions.drain()
     await backend.fetcher.aclose()
     await backend.db.dispose()
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
-    backend = build_backend(settings)
+    metrics = Metrics()
+    backend = build_backend(settings, metrics.events)
     schema = build_schema(
         extensions=[
             partial(QueryDepthLimiter, max_depth=settings.max_query_depth),
             partial(MaxAliasesLimiter, max_alias_count=settings.max_aliases),
             partial(MaxTokensLimiter, max_token_count=settings.max_tokens),
-        ]
+            partial(QueryCostLimiter, max_cost=settings.max_query_cost),
+            *([] if settings.introspection else [DisableIntrospection]),
+            partial(OperationMetrics, metrics=metrics),
+        ],
+        max_batch=settings.max_batch,
     )
     graphql = GatewayGraphQL(schema, backend, settings)
 
@@ -70,10 +99,25 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/", home),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/healthz", healthz),
-            Mount("/media", MediaFiles(directory=settings.media_root)),
+            Route("/manage", manage_endpoint(settings.public_url)),
+            Mount("/static", StaticAssets()),
+            Route("/readyz", readiness(backend)),
+            Route("/metrics", metrics_endpoint(metrics, settings.metrics_token)),
+            Mount(
+                "/media",
+                MediaFiles(directory=settings.media_root, ensure=backend.renditions.ensure),
+            ),
         ],
+        middleware=[Middleware(RequestObserver, metrics=metrics)],
         lifespan=lifespan,
     )
     app.state.backend = backend
+    app.state.metrics = metrics
     app.state.settings = settings
     return app
+
+
+def create_served_app() -> Starlette:
+    """What ``media-gateway serve`` runs in each worker process: JSON logs, then the app."""
+    configure_logging()
+    return create_app()

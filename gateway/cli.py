@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from pathlib import Path
 
 import click
 import uvicorn
 
+from gateway.observability import configure_logging
 from gateway.settings import Settings
 from schema import build_schema
 from storage import migrate, tokens
@@ -60,6 +62,7 @@ def main() -> None:
 @click.option("--workers", default=1, show_default=True, type=int)
 def serve(host: str, port: int, workers: int) -> None:
     """Migrate the database, then serve the API (GraphiQL at /graphql)."""
+    configure_logging()
     settings = Settings()
     migrate.upgrade(settings.database_url)
     token = asyncio.run(_admin_token(settings))
@@ -74,7 +77,17 @@ def serve(host: str, port: int, workers: int) -> None:
             "'media-gateway tokens create NAME --scope write'.",
             err=True,
         )
-    uvicorn.run("gateway.app:create_app", factory=True, host=host, port=port, workers=workers)
+    # Our JSON logs replace uvicorn's: its access log is off (the app writes one line per
+    # request, with its id) and its own records go through the root handler.
+    uvicorn.run(
+        "gateway.app:create_served_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=False,
+        log_config=None,
+    )
 
 
 @main.command("migrate")
@@ -148,6 +161,61 @@ def tokens_revoke(token_id: int) -> None:
 def export_schema() -> None:
     """Print the GraphQL schema (SDL)."""
     click.echo(build_schema().as_str())
+
+
+@main.command("import")
+@click.argument("csv_file", metavar="FILE.csv", type=click.Path(dir_okay=False, path_type=Path))
+def import_command(csv_file: Path) -> None:
+    """Sync product images by SKU from a CSV file (columns sku, url, position, image_type).
+
+    Rows are grouped by SKU; each SKU's rows become its whole list, as syncImages takes it,
+    all or nothing per SKU. Failures are listed at the end (exit code 1); run the same file
+    again to resume: SKUs whose URLs are already stored download nothing. A malformed file
+    changes nothing (exit code 2).
+    """
+    from rich.console import Console
+
+    from gateway.importer import import_file
+
+    console = Console(stderr=True)
+    sys.exit(asyncio.run(import_file(csv_file, Settings(), console)))
+
+
+@main.command("gc")
+@click.option("--dry-run", is_flag=True, help="List what would be removed; remove nothing.")
+@click.option("--force", is_flag=True, help="Collect even when the database refers to no media.")
+def gc_command(dry_run: bool, force: bool) -> None:
+    """Remove blobs and renditions that no image or video refers to (what a crash left).
+
+    Prints each removed key (a rendition folder ends with '/') on stdout, a summary on
+    stderr. Safe while the gateway runs; see storage/gc.py.
+    """
+    from gateway.app import build_backend, close_backend
+    from storage.blobs import format_size
+    from storage.gc import Collection, NothingReferenced, collect_garbage
+
+    async def run() -> Collection:
+        backend = build_backend(Settings())
+        try:
+            return await collect_garbage(backend, dry_run=dry_run, force=force)
+        finally:
+            await close_backend(backend)
+
+    try:
+        collection = asyncio.run(run())
+    except NothingReferenced as refused:
+        click.echo(str(refused), err=True)
+        sys.exit(2)
+    for key in collection.removed:
+        click.echo(key)
+    for key in collection.missing:
+        click.echo(f"missing: {key} is referred to but not stored", err=True)
+    verb = "would remove" if dry_run else "removed"
+    click.echo(
+        f"{verb} {len(collection.blobs)} blob(s) and {len(collection.renditions)} rendition "
+        f"folder(s), {format_size(collection.freed_bytes)}",
+        err=True,
+    )
 
 
 __all__ = ["main"]

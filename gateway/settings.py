@@ -40,6 +40,12 @@ class Settings(BaseSettings):
     max_query_depth: int = 15
     max_aliases: int = 50
     max_tokens: int = 10_000
+    max_query_cost: int = 100_000
+    """Items an operation may return, estimated by gateway/limits.py (``first`` multiplies)."""
+    max_batch: int = 1
+    """Operations in one request; 1 refuses JSON arrays (batches), N > 1 runs up to N."""
+    introspection: bool = True
+    """False in production hides ``__schema`` and ``__type`` (GraphiQL then cannot explore)."""
     max_json_bytes: int = 16 * MIB
     max_files: int = 20
     max_fields: int = 100

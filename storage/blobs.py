@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import secrets
 import shutil
 import stat
 import time
@@ -37,6 +36,7 @@ import anyio.to_thread
 
 from storage.enums import ErrorCode
 from storage.errors import FileRejected
+from storage.tempfiles import temp_name, writer_is_gone
 
 EXTENSIONS: Mapping[str, str] = MappingProxyType(
     {
@@ -75,7 +75,8 @@ _TEMP_SUFFIX = ".part"
 
 DEFAULT_TEMPORARY_AGE = 3600.0
 """Seconds without a write after which :meth:`BlobStore.clean_temporary` treats a temporary
-file as left over: younger ones may belong to a transfer running in another process."""
+file as left over: younger ones may belong to a transfer running in another process, unless
+their name says that their writer is dead (storage/tempfiles.py)."""
 
 
 def blob_key(sha256: str, extension: str) -> str:
@@ -176,8 +177,13 @@ class BlobStore(Protocol):
         """Every stored key (temporary blobs excluded)."""
         ...
 
+    def rendition_sources(self) -> AsyncIterator[str]:
+        """The sha256 of every blob that has renditions stored (``r/ab/<sha256>/``)."""
+        ...
+
     async def clean_temporary(self, *, older_than: float = DEFAULT_TEMPORARY_AGE) -> int:
-        """Delete temporary blobs not written to for ``older_than`` seconds; return how many."""
+        """Delete temporary blobs not written to for ``older_than`` seconds, and younger ones
+        whose writer surely no longer runs (storage/tempfiles.py); return how many."""
         ...
 
     async def check(self) -> None:
@@ -206,7 +212,7 @@ class LocalBlobStore:
     async def receive(self, chunks: AsyncIterable[bytes], *, limit: int) -> TempBlob:
         if limit < 0:
             raise ValueError("limit must not be negative")
-        path = self._temp_root / f"{secrets.token_hex(16)}{_TEMP_SUFFIX}"
+        path = self._temp_root / temp_name(_TEMP_SUFFIX)
         digest = hashlib.sha256()
         size = 0
         try:
@@ -221,8 +227,7 @@ class LocalBlobStore:
                     digest.update(chunk)
                     await file.write(chunk)
         except BaseException:
-            with anyio.CancelScope(shield=True):
-                await _remove_missing_ok(path)
+            _remove_now(path)
             raise
         return TempBlob(path=path, sha256=digest.hexdigest(), size=size)
 
@@ -248,15 +253,14 @@ class LocalBlobStore:
 
     async def write(self, key: str, data: bytes) -> None:
         target = self.path_for(key)
-        temp = self._temp_root / f"{secrets.token_hex(16)}{_TEMP_SUFFIX}"
+        temp = self._temp_root / temp_name(_TEMP_SUFFIX)
         try:
             async with aiofiles.open(temp, "xb") as file:
                 await file.write(data)
             await aiofiles.os.makedirs(target.parent, exist_ok=True)
             await aiofiles.os.replace(temp, target)
         finally:
-            with anyio.CancelScope(shield=True):
-                await _remove_missing_ok(temp)
+            _remove_now(temp)
 
     async def delete_renditions(self, sha256: str) -> None:
         if not _SHA256_PATTERN.match(sha256):
@@ -276,6 +280,15 @@ class LocalBlobStore:
                 if KEY_PATTERN.match(key):
                     yield key
 
+    async def rendition_sources(self) -> AsyncIterator[str]:
+        base = self.root / "r"
+        for folder in sorted(await _listdir_missing_ok(base)):
+            if not _FOLDER_PATTERN.match(folder):
+                continue
+            for name in sorted(await _listdir_missing_ok(base / folder)):
+                if _SHA256_PATTERN.match(name) and name.startswith(folder):
+                    yield name
+
     async def clean_temporary(self, *, older_than: float = DEFAULT_TEMPORARY_AGE) -> int:
         cutoff = time.time() - older_than
         removed = 0
@@ -285,7 +298,9 @@ class LocalBlobStore:
                 stat_result = await aiofiles.os.stat(path, follow_symlinks=False)
             except FileNotFoundError:
                 continue
-            if not stat.S_ISREG(stat_result.st_mode) or stat_result.st_mtime > cutoff:
+            if not stat.S_ISREG(stat_result.st_mode):
+                continue
+            if stat_result.st_mtime > cutoff and not writer_is_gone(name):
                 continue
             if await _remove_missing_ok(path):
                 removed += 1
@@ -293,18 +308,24 @@ class LocalBlobStore:
 
     async def check(self) -> None:
         await aiofiles.os.makedirs(self._temp_root, exist_ok=True)
-        probe = self._temp_root / f"check-{secrets.token_hex(8)}{_TEMP_SUFFIX}"
+        probe = self._temp_root / temp_name(_TEMP_SUFFIX)
         try:
             async with aiofiles.open(probe, "xb") as file:
                 await file.write(b"ok")
         finally:
-            with anyio.CancelScope(shield=True):
-                await _remove_missing_ok(probe)
+            _remove_now(probe)
 
     def _own_temp_path(self, temp: TempBlob) -> Path:
         if temp.path.parent != self._temp_root:
             raise ValueError(f"Not a temporary blob of this store: {temp.path}")
         return temp.path
+
+
+def _remove_now(path: Path) -> None:
+    """Delete ``path`` without awaiting: cleanup that no cancellation can interrupt (a second
+    ``Task.cancel()`` breaks through an anyio shield, and a removal still queued for a worker
+    thread would then never run)."""
+    path.unlink(missing_ok=True)
 
 
 async def _remove_missing_ok(path: Path) -> bool:

@@ -149,8 +149,8 @@ async def _insert(backend: Backend, received: Sequence[_Received]) -> list[int]:
                 ids.append(await _insert_one(session, product.id, item))
             for item in received:
                 await backend.lock_blob(session, item.key)
+                moved.append(item.key)  # first: a move that fails half-way is taken back too
                 await backend.blobs.commit(item.temp, item.key)
-                moved.append(item.key)
             return ids
     except BaseException:
         if moved:

@@ -235,8 +235,8 @@ class Renditions:
         await self.warm(sha256s)
 
     async def drain(self) -> None:
-        """Wait for background warm-ups (at shutdown)."""
-        if self._background:
+        """Wait for background warm-ups (at shutdown), including any started meanwhile."""
+        while self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
 
 

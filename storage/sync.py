@@ -79,9 +79,21 @@ class _Downloads:
         self.results: dict[str, _Download | Problem] = {}
 
     async def fetch_all(self) -> None:
-        urls = list(self.claims_left)
-        results = await asyncio.gather(*(self._fetch(url) for url in urls))
-        self.results = dict(zip(urls, results, strict=True))
+        """Fetch every URL. When one fails with an error that is no Problem (a full disk),
+        the others are cancelled (which removes their temporary blobs) and those already
+        fetched are kept in ``results``, so that ``discard_all`` removes theirs."""
+        tasks = {url: asyncio.ensure_future(self._fetch(url)) for url in self.claims_left}
+        try:
+            await asyncio.gather(*tasks.values())
+        except BaseException:
+            for task in tasks.values():
+                task.cancel()
+            await asyncio.gather(*tasks.values(), return_exceptions=True)
+            raise
+        finally:
+            for url, task in tasks.items():
+                if task.done() and not task.cancelled() and task.exception() is None:
+                    self.results[url] = task.result()
 
     async def _fetch(self, url: str) -> _Download | Problem:
         async with self.semaphore:
@@ -90,6 +102,7 @@ class _Downloads:
                     self.backend, Incoming(_body(self.fetcher, url, self.limit), ())
                 )
             except MediaFailure as failure:
+                self.backend.events.fetch_failed(failure.problems[0].code)
                 return failure.problems[0]
             return _Download(temp, info)
 
@@ -414,8 +427,8 @@ async def _store(
     await session.flush()
     assert row.id is not None
     await backend.lock_blob(session, key)
+    moved.append(key)  # first: a move that fails half-way is taken back too
     await backend.blobs.commit(temp, key)
-    moved.append(key)
     images[temp.sha256] = _Seen(row.id, temp.sha256, None)
     return row.id
 

@@ -65,15 +65,17 @@ async def upload_video(backend: Backend, video: NewVideo) -> int:
             assert row.id is not None
             await gallery.place(session, row.id, video.position)
             await backend.lock_blob(session, key)
+            moved = True  # first: a move that fails half-way is taken back too
             await backend.blobs.commit(temp, key)
-            moved = True
-            return row.id
+            video_id = row.id
     except BaseException:
         if moved:
             await backend.release_blobs([key])
         raise
     finally:
         await backend.blobs.discard(temp)
+    backend.events.media_uploaded("video", temp.size)
+    return video_id
 
 
 async def update_video(backend: Backend, video_id: int, position: int) -> int:

@@ -130,5 +130,6 @@ class Api:
 
     async def assert_consistent(self) -> None:
         """No row without its blob, no blob without a row, no leftover temporary file."""
+        await self.backend.renditions.drain()
         assert self.blob_files() == await self.blob_keys_in_db()
         assert list((self.media_root / ".tmp").glob("*")) == []

@@ -12,11 +12,11 @@ from pathlib import Path
 import httpx
 import pytest
 import sqlalchemy as sa
-from api import Api
 from asgi_lifespan import LifespanManager
 from sqlalchemy.ext.asyncio import create_async_engine
 from starlette.applications import Starlette
 
+from api import Api
 from gateway.app import create_app
 from gateway.settings import Settings
 from storage import migrate, tokens

@@ -8,12 +8,12 @@ from typing import Any
 
 import httpx
 import pytest
-from api import ERRORS, PRODUCT_FIELDS, Api
 from asgi_lifespan import LifespanManager
-from media_factory import image_bytes
 
+from api import ERRORS, PRODUCT_FIELDS, Api
 from gateway.app import create_app
 from gateway.settings import Settings
+from media_factory import image_bytes
 from storage import tokens
 from storage.backend import Backend
 from storage.enums import TokenScope
