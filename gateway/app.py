@@ -33,6 +33,7 @@ from storage.database import Database
 from storage.events import MediaEvents
 from storage.fetcher import Fetcher, FetchPolicy
 from storage.rendition_service import Renditions, parse_boxes
+from storage.sync import DOWNLOADS_AT_ONCE
 
 
 def build_backend(settings: Settings, events: MediaEvents | None = None) -> Backend:
@@ -48,7 +49,10 @@ def build_backend(settings: Settings, events: MediaEvents | None = None) -> Back
         db=db,
         blobs=blobs,
         limits=settings.limits(),
-        fetcher=Fetcher(FetchPolicy.parse(settings.fetch_allow_hosts, settings.fetch_timeout)),
+        fetcher=Fetcher(
+            FetchPolicy.parse(settings.fetch_allow_hosts, settings.fetch_timeout),
+            max_connections=DOWNLOADS_AT_ONCE,
+        ),
         renditions=renditions,
         warm_renditions=settings.warm_renditions,
         events=events,

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage import models
 from storage.enums import ErrorCode
 from storage.errors import FieldPath, MediaFailure
+from storage.models import utcnow
 
 image_t: sa.Table = models.Image.__table__  # type: ignore[attr-defined]
 video_t: sa.Table = models.Video.__table__  # type: ignore[attr-defined]
@@ -96,3 +97,10 @@ class Gallery:
     async def close_up(self, session: AsyncSession) -> None:
         """Renumber after rows left the list."""
         await self.save(session, await self.order(session))
+
+
+async def insert_row(session: AsyncSession, table: sa.Table, **values: object) -> int:
+    """Insert one row with Core (no ORM flush) and return its id; timestamps default to now."""
+    now = utcnow()
+    statement = sa.insert(table).values(created_at=now, updated_at=now, **values)
+    return int((await session.execute(statement.returning(table.c.id))).scalar_one())

@@ -15,7 +15,7 @@ from storage.backend import Backend, ProductRef
 from storage.blobs import TempBlob, blob_key
 from storage.enums import ErrorCode, ImageType, MediaSource
 from storage.errors import FieldPath, MediaFailure, Problem
-from storage.gallery import Gallery
+from storage.gallery import Gallery, insert_row
 from storage.inspection import ImageInfo
 from storage.models import utcnow
 from storage.receiving import Incoming, receive_image
@@ -161,10 +161,13 @@ async def _insert(backend: Backend, received: Sequence[_Received]) -> list[int]:
 async def _insert_one(session: AsyncSession, product_id: int, item: _Received) -> int:
     image, info, temp = item.image, item.info, item.temp
     gallery = Gallery.images(product_id, image.option)
-    row = models.Image(
+    image_id = await insert_row(
+        session,
+        image_t,
         product_id=product_id,
         option=image.option,
         position=len(await gallery.order(session)),
+        is_main=False,
         image_type=image.image_type.value,
         source=image.source.value,
         alt=None if validation.is_blank(image.alt) else image.alt,
@@ -175,11 +178,8 @@ async def _insert_one(session: AsyncSession, product_id: int, item: _Received) -
         checksum=temp.sha256,
         blob_key=item.key,
     )
-    session.add(row)
-    await session.flush()
-    assert row.id is not None
-    await gallery.place(session, row.id, image.position)
-    return row.id
+    await gallery.place(session, image_id, image.position)
+    return image_id
 
 
 async def update_image(backend: Backend, image_id: int, changes: ImageChanges) -> int:

@@ -25,7 +25,7 @@ from storage.blobs import TempBlob, blob_key
 from storage.enums import DownloadStatus, ErrorCode, ImageType, MediaSource
 from storage.errors import FieldPath, FileRejected, MediaFailure, Problem
 from storage.fetcher import Fetcher, check_url
-from storage.gallery import Gallery
+from storage.gallery import Gallery, insert_row
 from storage.inspection import ImageInfo
 from storage.models import utcnow
 from storage.receiving import Incoming, receive_image
@@ -35,7 +35,7 @@ image_t: sa.Table = models.Image.__table__  # type: ignore[attr-defined]
 downloadable_t: sa.Table = models.DownloadableImage.__table__  # type: ignore[attr-defined]
 
 URL_LENGTH = 2048
-DOWNLOADS_AT_ONCE = 8
+DOWNLOADS_AT_ONCE = 16
 APPLY_ATTEMPTS = 3
 
 
@@ -69,33 +69,25 @@ class _Download:
 
 class _Downloads:
     """Each distinct URL fetched once under one concurrency bound; every sync that needs it
-    claims its own temporary copy (the last claim takes the original)."""
+    claims its own temporary copy (the last claim takes the original). A sync waits only for
+    its own URLs, so its transaction runs while other SKUs' downloads go on."""
 
     def __init__(self, backend: Backend, fetcher: Fetcher, urls: dict[str, int]) -> None:
         self.backend = backend
         self.fetcher = fetcher
         self.claims_left = dict(urls)
         self.semaphore = asyncio.Semaphore(DOWNLOADS_AT_ONCE)
-        self.results: dict[str, _Download | Problem] = {}
+        self.tasks: dict[str, asyncio.Task[_Download | Problem]] = {}
+        self.claim_locks = {url: asyncio.Lock() for url in urls}
 
-    async def fetch_all(self) -> None:
-        """Fetch every URL. When one fails with an error that is no Problem (a full disk),
-        the others are cancelled (which removes their temporary blobs) and those already
-        fetched are kept in ``results``, so that ``discard_all`` removes theirs."""
-        tasks = {url: asyncio.ensure_future(self._fetch(url)) for url in self.claims_left}
-        try:
-            await asyncio.gather(*tasks.values())
-        except BaseException:
-            for task in tasks.values():
-                task.cancel()
-            await asyncio.gather(*tasks.values(), return_exceptions=True)
-            raise
-        finally:
-            for url, task in tasks.items():
-                if task.done() and not task.cancelled() and task.exception() is None:
-                    self.results[url] = task.result()
+    def start(self) -> None:
+        for url in self.claims_left:
+            self.tasks[url] = asyncio.ensure_future(self.fetch(url))
 
-    async def _fetch(self, url: str) -> _Download | Problem:
+    async def result(self, url: str) -> _Download | Problem:
+        return await self.tasks[url]
+
+    async def fetch(self, url: str) -> _Download | Problem:
         async with self.semaphore:
             try:
                 temp, info = await receive_image(
@@ -111,16 +103,22 @@ class _Downloads:
         return self.backend.limits.max_image_bytes
 
     async def claim(self, url: str) -> _Download:
-        result = self.results[url]
-        assert isinstance(result, _Download)
-        self.claims_left[url] -= 1
-        if self.claims_left[url] <= 0:
-            return result
-        copy = await self.backend.blobs.receive(_read(result.temp), limit=self.limit)
-        return _Download(copy, result.info)
+        """A temporary blob of ``url``'s bytes for one sync to commit (or discard)."""
+        async with self.claim_locks[url]:  # copies finish before the last claim moves it
+            result = await self.tasks[url]
+            assert isinstance(result, _Download)
+            self.claims_left[url] -= 1
+            if self.claims_left[url] <= 0:
+                return result
+            copy = await self.backend.blobs.receive(_read(result.temp), limit=self.limit)
+            return _Download(copy, result.info)
 
-    async def discard_all(self) -> None:
-        for result in self.results.values():
+    async def close(self) -> None:
+        """Stop what is still downloading and remove every temporary blob left."""
+        for task in self.tasks.values():
+            task.cancel()
+        results = await asyncio.gather(*self.tasks.values(), return_exceptions=True)
+        for result in results:
             if isinstance(result, _Download):
                 await self.backend.blobs.discard(result.temp)
 
@@ -226,26 +224,31 @@ async def sync_images(
         for url in urls:
             counts[url] = counts.get(url, 0) + 1
     downloads = _Downloads(backend, fetcher, counts)
+    downloads.start()
+
+    async def run(index: int, urls: list[str]) -> None:
+        request, outcome = requests[index], outcomes[index]
+        results = {url: await downloads.result(url) for url in urls}
+        outcome.problems = [
+            Problem((*_item_field(request, url), "url"), result.code, result.message)
+            for url, result in results.items()
+            if isinstance(result, Problem)
+        ]
+        if outcome.problems:
+            return
+        try:
+            outcome.product_id = await _apply(backend, request, downloads, urls)
+        except MediaFailure as failure:
+            outcome.problems = failure.problems
+            return
+        backend.images_stored(r.temp.sha256 for r in results.values() if isinstance(r, _Download))
+
     try:
-        await downloads.fetch_all()
-        for index, urls in needs.items():
-            request, outcome = requests[index], outcomes[index]
-            outcome.problems = [
-                Problem((*_item_field(request, url), "url"), result.code, result.message)
-                for url in urls
-                if isinstance(result := downloads.results[url], Problem)
-            ]
-            if outcome.problems:
-                continue
-            try:
-                outcome.product_id = await _apply(backend, request, downloads, urls)
-                backend.images_stored(
-                    d.temp.sha256 for u in urls if isinstance(d := downloads.results[u], _Download)
-                )
-            except MediaFailure as failure:
-                outcome.problems = failure.problems
+        async with asyncio.TaskGroup() as group:
+            for index, urls in needs.items():
+                group.create_task(run(index, urls))
     finally:
-        await downloads.discard_all()
+        await downloads.close()
     return outcomes
 
 
@@ -264,7 +267,7 @@ async def _apply(
                 return await _transaction(backend, request, claimed)
             except _Retry as retry:
                 for url in retry.urls:  # download what a concurrent sync deleted, then retry
-                    result = await downloads._fetch(url)
+                    result = await downloads.fetch(url)
                     if isinstance(result, Problem):
                         raise MediaFailure.one(
                             (*_item_field(request, url), "url"), result.code, result.message
@@ -325,9 +328,10 @@ async def _write_list(
         raise _Retry(missing)
     dropped = [row for url, row in existing.items() if url not in urls]
     dropped_images = [row.image_id for row in dropped if row.image_id is not None]
-    keys = list(
-        (await session.execute(sa.select(i.c.blob_key).where(i.c.id.in_(dropped_images)))).scalars()
-    )
+    dropped_rows = (
+        await session.execute(sa.select(i.c.blob_key, i.c.option).where(i.c.id.in_(dropped_images)))
+    ).all()
+    keys = [row.blob_key for row in dropped_rows]
     await session.execute(sa.delete(d).where(d.c.id.in_([row.id for row in dropped])))
     await session.execute(sa.delete(i).where(i.c.id.in_(dropped_images)))
 
@@ -345,16 +349,18 @@ async def _write_list(
     now = utcnow()
     for index, item in ordered:
         download = claimed.get(item.url)
+        created = False
         if download is None:
             image_id = int(existing[item.url].image_id)
         else:
-            image_id = await _store(
+            image_id, created = await _store(
                 backend, session, product_id, item, download, images, owned, index, moved
             )
         owned.add(image_id)
-        option = await _take_into_default_gallery(session, image_id, item.image_type, now)
-        if option is not None:
-            left_galleries.add(option)
+        if not created:  # new images are made in the default gallery with the item's type
+            option = await _take_into_default_gallery(session, image_id, item.image_type, now)
+            if option is not None:
+                left_galleries.add(option)
         synced_images.append(image_id)
         values: dict[str, Any] = {
             "image_id": image_id,
@@ -367,13 +373,15 @@ async def _write_list(
             row_id = int(existing[item.url].id)
             await session.execute(sa.update(d).where(d.c.id == row_id).values(**values))
         else:
-            row = models.DownloadableImage(
-                product_id=product_id, url=item.url, position=len(existing) + index, **values
+            values.pop("updated_at")
+            row_id = await insert_row(
+                session,
+                d,
+                product_id=product_id,
+                url=item.url,
+                position=len(existing) + index,
+                **values,
             )
-            session.add(row)
-            await session.flush()
-            assert row.id is not None
-            row_id = row.id
         synced_rows.append(row_id)
     await Gallery.downloadables(product_id).save(session, synced_rows)
     default = Gallery.images(product_id, None)
@@ -381,9 +389,8 @@ async def _write_list(
     await default.save(session, synced_images + rest)
     for option in left_galleries:
         await Gallery.images(product_id, option).close_up(session)
-    if dropped_images:
-        for option in {row.option for row in images.values() if row.id in dropped_images}:
-            await Gallery.images(product_id, option).close_up(session)
+    for option in {row.option for row in dropped_rows if row.option is not None}:
+        await Gallery.images(product_id, option).close_up(session)
     return keys
 
 
@@ -397,8 +404,9 @@ async def _store(
     owned: set[int],
     index: int,
     moved: list[str],
-) -> int:
-    """The image for newly downloaded bytes: one the product already has (adopted), or new."""
+) -> tuple[int, bool]:
+    """The image for newly downloaded bytes: one the product already has (adopted), or a new
+    one; and whether it is new."""
     temp, info = download.temp, download.info
     same = images.get(temp.sha256)
     if same is not None:
@@ -408,12 +416,15 @@ async def _store(
                 ErrorCode.DUPLICATE,
                 "These bytes are already another image of this sync.",
             )
-        return int(same.id)
+        return int(same.id), False
     key = blob_key(temp.sha256, info.extension)
-    row = models.Image(
+    image_id = await insert_row(
+        session,
+        image_t,
         product_id=product_id,
         option=None,
         position=10**9,
+        is_main=False,
         image_type=item.image_type.value,
         source=MediaSource.URL.value,
         width=info.width,
@@ -423,14 +434,11 @@ async def _store(
         checksum=temp.sha256,
         blob_key=key,
     )
-    session.add(row)
-    await session.flush()
-    assert row.id is not None
     await backend.lock_blob(session, key)
     moved.append(key)  # first: a move that fails half-way is taken back too
     await backend.blobs.commit(temp, key)
-    images[temp.sha256] = _Seen(row.id, temp.sha256, None)
-    return row.id
+    images[temp.sha256] = _Seen(image_id, temp.sha256, None)
+    return image_id, True
 
 
 @dataclass(frozen=True)
