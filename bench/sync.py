@@ -1,13 +1,14 @@
 """ERP sync throughput: bulk sync against the same downloads done one at a time.
 
-A real HTTP server on 127.0.0.1 (uvicorn in a thread, tests/image_server.py) serves 1000
-distinct small PNGs and delays every response by 50 ms, like a slow ERP media host. There are
+A real HTTP server on 127.0.0.1 (tests/image_server.py's handler under uvicorn, in a process of
+its own so that it takes no CPU from the process under test) serves 1000 distinct small PNGs
+and delays every response by 50 ms, like a slow ERP media host. There are
 200 products (SKUs) with 5 images each.
 
 * bulk: ``storage.sync.sync_images`` (what ``syncImagesBulk`` runs) over the 200 SKUs in
   batches of 100, against a fresh migrated SQLite database and blob folder per run (products
   created first, not timed). Each batch downloads its URLs concurrently under the sync's
-  bound (8 at a time), inspects them, and commits one transaction per SKU. The background
+  bound (16 at a time), inspects them, and commits one transaction per SKU. The background
   warm-up of renditions after a sync is off (bench/renditions.py measures renditions);
   ``--warm-renditions`` turns it on and counts it until it has finished.
 * sequential: the same 1000 URLs fetched one after another with a plain ``httpx.Client``
@@ -25,21 +26,26 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Generator
 from pathlib import Path
 
 import httpx
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from gateway.app import build_backend, close_backend  # noqa: E402
 from gateway.settings import Settings  # noqa: E402
-from image_server import ImageServer, running_server  # noqa: E402
+from image_server import ImageServer, free_port  # noqa: E402
 from media_factory import image_bytes  # noqa: E402
 from storage import migrate, products  # noqa: E402
 from storage.sync import SyncItem, SyncRequest, sync_images  # noqa: E402
@@ -86,10 +92,10 @@ def fresh_store(folder: Path, requests: list[SyncRequest], warm: bool) -> Settin
     return settings
 
 
-def bulk_run(server: ImageServer, requests: list[SyncRequest], warm: bool) -> float:
+def bulk_run(server: ServerProcess, requests: list[SyncRequest], warm: bool) -> float:
     with tempfile.TemporaryDirectory(prefix="bench-sync-") as temp:
         settings = fresh_store(Path(temp), requests, warm)
-        server.hits.clear()
+        server.reset_hits()
 
         async def run() -> float:
             backend = build_backend(settings)
@@ -108,13 +114,13 @@ def bulk_run(server: ImageServer, requests: list[SyncRequest], warm: bool) -> fl
                 await close_backend(backend)
 
         elapsed = asyncio.run(run())
-        downloads = server.total_hits
+        downloads = server.total_hits()
         if downloads != SKUS * IMAGES_PER_SKU:
             raise SystemExit(f"expected {SKUS * IMAGES_PER_SKU} downloads, saw {downloads}")
         return elapsed
 
 
-def sequential_run(server: ImageServer, requests: list[SyncRequest]) -> float:
+def sequential_run(requests: list[SyncRequest]) -> float:
     urls = [item.url for request in requests for item in request.items]
     with tempfile.TemporaryDirectory(prefix="bench-seq-") as temp, httpx.Client() as client:
         folder = Path(temp)
@@ -126,8 +132,53 @@ def sequential_run(server: ImageServer, requests: list[SyncRequest]) -> float:
         return time.perf_counter() - started
 
 
-def serving() -> Generator[ImageServer, None, None]:
-    yield from running_server()
+class ServerProcess:
+    """An ImageServer (bodies registered before ``start``) served by a child process; its
+    request count is read over HTTP."""
+
+    def __init__(self) -> None:
+        self.state = ImageServer(port=free_port())
+        self.process: multiprocessing.process.BaseProcess | None = None
+
+    def start(self) -> None:
+        context = multiprocessing.get_context("fork")
+        self.process = context.Process(target=_serve, args=(self.state,), daemon=True)
+        self.process.start()
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                self.reset_hits()
+                return
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def total_hits(self) -> int:
+        return int(httpx.get(self.state.url("/__hits")).text)
+
+    def reset_hits(self) -> None:
+        httpx.post(self.state.url("/__hits")).raise_for_status()
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.join(10)
+
+
+def _serve(state: ImageServer) -> None:
+    async def hits(request: Request) -> PlainTextResponse:
+        if request.method == "POST":
+            state.hits.clear()
+        return PlainTextResponse(str(state.total_hits))
+
+    app = Starlette(
+        routes=[
+            Route("/__hits", hits, methods=["GET", "POST"]),
+            Route("/{path:path}", state.handle),
+        ]
+    )
+    uvicorn.run(app, host="127.0.0.1", port=state.port, log_level="warning")
 
 
 def main() -> None:
@@ -146,16 +197,16 @@ def main() -> None:
     if args.runs < 1 or args.sequential_runs < 1:
         parser.error("--runs and --sequential-runs must be at least 1")
 
-    servers = serving()
-    server = next(servers)
+    server = ServerProcess()
+    server.state.delay = DELAY
+    requests = catalogue(server.state)
+    server.start()
     try:
-        server.delay = DELAY
-        requests = catalogue(server)
         images = SKUS * IMAGES_PER_SKU
         bulk = [bulk_run(server, requests, args.warm_renditions) for _ in range(args.runs)]
-        sequential = [sequential_run(server, requests) for _ in range(args.sequential_runs)]
+        sequential = [sequential_run(requests) for _ in range(args.sequential_runs)]
     finally:
-        servers.close()
+        server.stop()
 
     bulk_s, sequential_s = statistics.median(bulk), statistics.median(sequential)
     warm = " + renditions" if args.warm_renditions else ""

@@ -49,7 +49,7 @@ class ImageServer:
         return sum(self.hits.values())
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
@@ -57,7 +57,7 @@ def _free_port() -> int:
 
 def running_server() -> Iterator[ImageServer]:
     """Start an ImageServer in a thread for the duration of the generator."""
-    state = ImageServer(port=_free_port())
+    state = ImageServer(port=free_port())
     app = Starlette(routes=[Route("/{path:path}", state.handle)])
     config = uvicorn.Config(app, host="127.0.0.1", port=state.port, log_level="warning")
     server = uvicorn.Server(config)

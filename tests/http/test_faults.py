@@ -38,7 +38,7 @@ from starlette.routing import Route
 from api import ERRORS, Api
 from gateway.app import create_app
 from gateway.settings import Settings
-from image_server import ImageServer, _free_port, running_server
+from image_server import ImageServer, free_port, running_server
 from media_factory import image_bytes, mp4_bytes
 from storage import blobs as blobs_module
 from storage import tokens
@@ -393,7 +393,7 @@ class SlowServer:
 
 @contextmanager
 def slow_server(bodies: dict[str, bytes], delay: float) -> Iterator[SlowServer]:
-    state = SlowServer(bodies, delay, _free_port())
+    state = SlowServer(bodies, delay, free_port())
     app = Starlette(routes=[Route("/{path:path}", state.handle)])
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=state.port, log_level="warning")
