@@ -29,9 +29,11 @@ run: install
 test: install
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-# Same suite against a throwaway PostgreSQL cluster (tests/support/postgres.py).
+# The tests whose database is the suite's fixture, again against a throwaway PostgreSQL
+# cluster (tests/support/postgres.py); the others start their own SQLite-backed servers.
+POSTGRES_TESTS ?= tests/http tests/properties tests/support
 test-postgres: install
-	MEDIA_GATEWAY_TEST_POSTGRES=1 $(BIN)/pytest $(PYTEST_ARGS)
+	MEDIA_GATEWAY_TEST_POSTGRES=1 $(BIN)/pytest $(PYTEST_ARGS) $(POSTGRES_TESTS)
 
 lint: install
 	$(BIN)/ruff check .
