@@ -14,6 +14,7 @@ from strawberry.schema.config import BatchingConfig, StrawberryConfig
 from schema.auth import Authorization
 from schema.context import Context
 from schema.mutations import Mutation
+from schema.operation_choice import RequireOperationName
 from schema.queries import Query
 from schema.types import DownloadableImage, Image, Product, Video
 
@@ -44,6 +45,6 @@ def build_schema(
         query=Query,
         mutation=Mutation,
         types=[Product, Image, Video, DownloadableImage],
-        extensions=[Authorization, _MaskInternalErrors, *extensions],
+        extensions=[RequireOperationName, Authorization, _MaskInternalErrors, *extensions],
         config=StrawberryConfig(batching_config=batching),
     )
