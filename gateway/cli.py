@@ -87,6 +87,7 @@ def serve(host: str, port: int, workers: int) -> None:
         workers=workers,
         access_log=False,
         log_config=None,
+        timeout_keep_alive=settings.keep_alive_timeout,
     )
 
 

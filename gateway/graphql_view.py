@@ -6,6 +6,7 @@ when the client accepts ``application/graphql-response+json``, and cacheable GET
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass, field, replace
 
@@ -84,13 +85,23 @@ class Exchange:
         return self.outcomes[0].value
 
 
-def _limited(receive: Receive, limit: int) -> Receive:
-    """A ``receive`` that raises ``BodyTooLarge`` as soon as the body passes ``limit`` bytes."""
+class BodyStalled(Exception):
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"The request body stalled: no bytes for {seconds:g} s.")
+
+
+def _limited(receive: Receive, limit: int, idle: float) -> Receive:
+    """A ``receive`` that raises ``BodyTooLarge`` as soon as the body passes ``limit`` bytes,
+    and ``BodyStalled`` when the client sends nothing for ``idle`` seconds (a slow client
+    must not hold the request forever; uvicorn has no body timeout of its own)."""
     seen = 0
 
     async def wrapped() -> Message:
         nonlocal seen
-        message = await receive()
+        try:
+            message = await asyncio.wait_for(receive(), idle)
+        except TimeoutError:
+            raise BodyStalled(idle) from None
         if message["type"] == "http.request":
             seen += len(message.get("body", b""))
             if seen > limit:
@@ -139,7 +150,9 @@ class GatewayGraphQL(GraphQL[Context, None]):
             return
         headers = Headers(scope=scope)
         limit = self.body_limit(headers)
-        request = Request(scope, receive=_limited(receive, limit))
+        request = Request(
+            scope, receive=_limited(receive, limit, self.settings.body_idle_timeout)
+        )
         response = await self._respond(request, headers, limit)
         try:
             await response(scope, receive, send)
@@ -188,6 +201,8 @@ class GatewayGraphQL(GraphQL[Context, None]):
             response = await self.run(request)
         except BodyTooLarge as exc:
             return refused(413, str(exc))
+        except BodyStalled as exc:
+            return refused(408, str(exc))
         except MultiPartException as exc:
             status = 413 if str(exc).startswith(OVER_LIMIT_MESSAGES) else 400
             return refused(status, f"Malformed or over-limit multipart body: {exc}")

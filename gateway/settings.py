@@ -17,6 +17,10 @@ class Settings(BaseSettings):
     database_url: str = "sqlite+aiosqlite:///./var/media.db"
     media_root: Path = Path("./var/media")
     storage_url: str | None = None
+    """``s3://bucket/prefix`` selects the S3-compatible store (storage/s3blobs.py)."""
+    storage_work_dir: Path | None = None
+    """With ``storage_url``: the local folder for uploads being received and the read-through
+    cache of originals (default: ``media_root``)."""
     public_url: str | None = None
     """Base of media URLs; when unset, the scheme and host the request was sent to."""
     admin_token: str | None = None
@@ -47,6 +51,10 @@ class Settings(BaseSettings):
     introspection: bool = True
     """False in production hides ``__schema`` and ``__type`` (GraphiQL then cannot explore)."""
     max_json_bytes: int = 16 * MIB
+    body_idle_timeout: float = 30.0
+    """Seconds a client may send no request-body bytes before it gets 408."""
+    keep_alive_timeout: int = 5
+    """Seconds an idle keep-alive connection stays open (uvicorn's ``timeout_keep_alive``)."""
     max_files: int = 20
     max_fields: int = 100
     max_text_part_bytes: int = 1 * MIB
