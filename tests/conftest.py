@@ -13,6 +13,8 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from asgi_lifespan import LifespanManager
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy.ext.asyncio import create_async_engine
 from starlette.applications import Starlette
 
@@ -24,6 +26,20 @@ from storage.backend import Backend
 from storage.enums import TokenScope
 
 USE_POSTGRES = os.environ.get("MEDIA_GATEWAY_TEST_POSTGRES") == "1"
+
+# Hypothesis: the ``ci`` profile (the default) is derandomized and keeps no example database,
+# so every run tries the same examples and a failure reproduces on the next run.
+# ``HYPOTHESIS_PROFILE=explore`` searches with fresh random seeds when hunting for bugs.
+hypothesis_settings.register_profile(
+    "ci",
+    derandomize=True,
+    database=None,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+hypothesis_settings.register_profile("explore", deadline=None, print_blob=True)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 TABLES = ("downloadable_image", "image", "video", "product", "api_token")
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import shutil
 from collections.abc import AsyncIterator, Iterator
@@ -20,7 +21,6 @@ from prometheus_client.parser import text_string_to_metric_families
 
 import gateway.graphql_view
 from api import Api
-from conftest import USE_POSTGRES
 from gateway.app import create_app
 from gateway.observability import configure_logging, reset_logging
 from gateway.settings import Settings
@@ -352,7 +352,9 @@ async def test_readyz_fails_when_the_blob_store_is_gone(
     assert (await client.get("/readyz")).status_code == 200
 
 
-@pytest.mark.skipif(USE_POSTGRES, reason="breaks the SQLite file")
+@pytest.mark.skipif(
+    os.environ.get("MEDIA_GATEWAY_TEST_POSTGRES") == "1", reason="breaks the SQLite file"
+)
 async def test_readyz_fails_when_the_database_is_gone(api: Api, settings: Settings) -> None:
     path = Path(settings.database_url.removeprefix("sqlite+aiosqlite:///"))
     await api.backend.db.dispose()
