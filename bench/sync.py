@@ -45,8 +45,9 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from gateway.app import build_backend, close_backend  # noqa: E402
 from gateway.settings import Settings  # noqa: E402
-from image_server import ImageServer, free_port  # noqa: E402
+from image_server import ImageServer  # noqa: E402
 from media_factory import image_bytes  # noqa: E402
+from server_process import free_port  # noqa: E402
 from storage import migrate, products  # noqa: E402
 from storage.sync import SyncItem, SyncRequest, sync_images  # noqa: E402
 

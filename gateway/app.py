@@ -11,6 +11,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse
 from starlette.routing import Mount, Route
+from starlette.types import ASGIApp
 from strawberry.extensions import (
     DisableIntrospection,
     MaxAliasesLimiter,
@@ -28,7 +29,7 @@ from gateway.observability import RequestObserver, configure_logging, readiness
 from gateway.settings import Settings
 from schema import build_schema
 from storage.backend import Backend
-from storage.blobs import LocalBlobStore
+from storage.blobs import BlobStore, LocalBlobStore
 from storage.database import Database
 from storage.events import MediaEvents
 from storage.fetcher import Fetcher, FetchPolicy
@@ -41,7 +42,13 @@ def build_backend(settings: Settings, events: MediaEvents | None = None) -> Back
     hears what storage does (the app passes its metrics')."""
     events = events or MediaEvents()
     db = Database(settings.database_url)
-    blobs = LocalBlobStore(settings.media_root)
+    blobs: BlobStore
+    if settings.storage_url:
+        from storage.s3blobs import S3BlobStore  # boto3 loads only when configured
+
+        blobs = S3BlobStore(settings.storage_url, settings.storage_work_dir or settings.media_root)
+    else:
+        blobs = LocalBlobStore(settings.media_root)
     renditions = Renditions(
         db, blobs, settings.media_root / ".locks", parse_boxes(settings.rendition_sizes), events
     )
@@ -63,6 +70,17 @@ async def close_backend(backend: Backend) -> None:
     await backend.renditions.drain()
     await backend.fetcher.aclose()
     await backend.db.dispose()
+
+
+def media_files(settings: Settings, backend: Backend) -> ASGIApp:
+    """The ``/media`` app of the configured store (``settings.storage_url``)."""
+    if settings.storage_url:
+        from gateway.media_s3 import S3MediaFiles
+        from storage.s3blobs import S3BlobStore
+
+        assert isinstance(backend.blobs, S3BlobStore)
+        return S3MediaFiles(backend.blobs, ensure=backend.renditions.ensure)
+    return MediaFiles(directory=settings.media_root, ensure=backend.renditions.ensure)
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -107,10 +125,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Mount("/static", StaticAssets()),
             Route("/readyz", readiness(backend)),
             Route("/metrics", metrics_endpoint(metrics, settings.metrics_token)),
-            Mount(
-                "/media",
-                MediaFiles(directory=settings.media_root, ensure=backend.renditions.ensure),
-            ),
+            Mount("/media", media_files(settings, backend)),
         ],
         middleware=[Middleware(RequestObserver, metrics=metrics)],
         lifespan=lifespan,

@@ -150,9 +150,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
             return
         headers = Headers(scope=scope)
         limit = self.body_limit(headers)
-        request = Request(
-            scope, receive=_limited(receive, limit, self.settings.body_idle_timeout)
-        )
+        request = Request(scope, receive=_limited(receive, limit, self.settings.body_idle_timeout))
         response = await self._respond(request, headers, limit)
         try:
             await response(scope, receive, send)

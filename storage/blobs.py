@@ -166,7 +166,13 @@ class BlobStore(Protocol):
         ...
 
     def path_for(self, key: str) -> Path:
-        """A local file with the bytes of ``key`` (for decoders that need a path)."""
+        """Where the local file of ``key`` is (for a remote store: its local copy, which exists
+        only after :meth:`local_copy`)."""
+        ...
+
+    async def local_copy(self, key: str) -> Path:
+        """A local file with the bytes of ``key`` (for decoders that need a path), fetched
+        first when the store is remote."""
         ...
 
     async def exists(self, key: str) -> bool:
@@ -208,6 +214,9 @@ class LocalBlobStore:
         if not is_media_key(key):
             raise ValueError(f"Not a blob key: {key!r}")
         return self.root / key
+
+    async def local_copy(self, key: str) -> Path:
+        return self.path_for(key)
 
     async def receive(self, chunks: AsyncIterable[bytes], *, limit: int) -> TempBlob:
         if limit < 0:

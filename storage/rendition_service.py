@@ -186,7 +186,7 @@ class Renditions:
                 width, height = fit(source.width, source.height, int(match["box"]))
                 fmt = next(f for f, ext in EXTENSIONS.items() if ext == match["extension"])
                 targets.append((width, height, fmt))
-            path = self.blobs.path_for(source.blob_key)
+            path = await self.blobs.local_copy(source.blob_key)
             async with self._working:
                 rendered = await anyio.to_thread.run_sync(render, path, targets)
             for key, result in zip(missing, rendered, strict=True):

@@ -4,7 +4,6 @@ counts requests per path, and can redirect, fail, stall or delay."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import time
 from collections import Counter
@@ -16,6 +15,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
+
+from server_process import free_port
 
 
 @dataclass
@@ -47,12 +48,6 @@ class ImageServer:
     @property
     def total_hits(self) -> int:
         return sum(self.hits.values())
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def running_server() -> Iterator[ImageServer]:

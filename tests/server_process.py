@@ -115,9 +115,16 @@ class GatewayProcess:
 
 
 def start_gateway(
-    folder: Path, name: str = "gateway", *, env: dict[str, str] | None = None, **settings: str
+    folder: Path,
+    name: str = "gateway",
+    *,
+    env: dict[str, str] | None = None,
+    timeout: float = START_TIMEOUT,
+    **settings: str,
 ) -> GatewayProcess:
-    """Start ``media-gateway serve`` on a free port and wait until it is healthy."""
+    """Start ``media-gateway serve`` on a free port and wait (up to ``timeout`` seconds) until it
+    is healthy; ``settings`` go to :func:`gateway_env` (``ADMIN_TOKEN="mgw_..."``,
+    ``FETCH_ALLOW_HOSTS="127.0.0.1"``) unless a whole ``env`` is given."""
     folder.mkdir(parents=True, exist_ok=True)
     port = free_port()
     log = folder / f"{name}.log"
@@ -131,7 +138,7 @@ def start_gateway(
         )
     gateway = GatewayProcess(folder, port, process, log)
     try:
-        gateway.wait_healthy()
+        gateway.wait_healthy(timeout)
     except BaseException:
         gateway.stop()
         raise
@@ -140,9 +147,15 @@ def start_gateway(
 
 @contextmanager
 def running_gateway(
-    folder: Path, name: str = "gateway", *, env: dict[str, str] | None = None, **settings: str
+    folder: Path,
+    name: str = "gateway",
+    *,
+    env: dict[str, str] | None = None,
+    timeout: float = START_TIMEOUT,
+    **settings: str,
 ) -> Iterator[GatewayProcess]:
-    gateway = start_gateway(folder, name, env=env, **settings)
+    """:func:`start_gateway`, always stopped on the way out."""
+    gateway = start_gateway(folder, name, env=env, timeout=timeout, **settings)
     try:
         yield gateway
     finally:
@@ -150,6 +163,7 @@ def running_gateway(
 
 
 __all__ = [
+    "TOKEN_LINE",
     "GatewayProcess",
     "console_script",
     "free_port",

@@ -19,10 +19,8 @@ import hashlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +33,7 @@ from gql.transport.httpx import HTTPXTransport
 
 from image_server import ImageServer, running_server
 from media_factory import image_bytes
+from server_process import running_gateway
 
 pytestmark = pytest.mark.live
 
@@ -45,8 +44,6 @@ ERP_SYNC = ROOT / "examples" / "erp_sync.py"
 NODE_PINNED = ("@apollo/client", "apollo-upload-client", "graphql", "rxjs", "extract-files")
 ADMIN_TOKEN = "mgw_real-clients-admin-token"
 
-START_TIMEOUT = 30.0
-STOP_TIMEOUT = 10.0
 NPM_TIMEOUT = 300.0
 CLIENT_TIMEOUT = 120.0
 
@@ -103,59 +100,14 @@ class Gateway:
         return product
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     """A running ``media-gateway serve``, stopped after the module."""
     root = tmp_path_factory.mktemp("clients-gateway")
-    script = Path(sys.executable).parent / "media-gateway"
-    assert script.exists(), f"the console script is not installed beside {sys.executable}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIA_GATEWAY_")}
-    env.update(
-        MEDIA_GATEWAY_DATABASE_URL=f"sqlite+aiosqlite:///{root / 'media.db'}",
-        MEDIA_GATEWAY_MEDIA_ROOT=str(root / "media"),
-        MEDIA_GATEWAY_ADMIN_TOKEN=ADMIN_TOKEN,
-        MEDIA_GATEWAY_ADMIN_TOKEN_FILE=str(root / "admin-token"),
-        MEDIA_GATEWAY_FETCH_ALLOW_HOSTS="127.0.0.1",
-    )
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    log = root / "server.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [str(script), "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            cwd=root,
-            stdout=sink,
-            stderr=sink,
-        )
-    try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"the gateway exited with {process.returncode}:\n{log.read_text()}")
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1.0).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"no healthy /healthz within {START_TIMEOUT} s:\n{log.read_text()}")
-            time.sleep(0.1)
-        yield Gateway(url=f"{base}/graphql", token=ADMIN_TOKEN)
-    finally:
-        process.terminate()
-        try:
-            process.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with running_gateway(
+        root, "server", ADMIN_TOKEN=ADMIN_TOKEN, FETCH_ALLOW_HOSTS="127.0.0.1"
+    ) as server:
+        yield Gateway(url=f"{server.base}/graphql", token=ADMIN_TOKEN)
 
 
 def fetch(url: str) -> bytes:

@@ -10,18 +10,15 @@ tests/conformance/node_modules when that is missing or stale."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
+
+from server_process import running_gateway
 
 pytestmark = pytest.mark.live
 
@@ -32,8 +29,6 @@ PINNED = ("graphql-http", "graphql")
 SHOULD_FAIL: dict[str, str] = {}
 """Audit id -> why the gateway does not meet that SHOULD (also listed in the README)."""
 
-START_TIMEOUT = 30.0
-STOP_TIMEOUT = 10.0
 NPM_TIMEOUT = 300.0
 AUDIT_TIMEOUT = 120.0
 
@@ -74,57 +69,12 @@ def node() -> str:
     return node
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The GraphQL URL of a running ``media-gateway serve``, stopped after the module."""
     root = tmp_path_factory.mktemp("audit-gateway")
-    script = Path(sys.executable).parent / "media-gateway"
-    assert script.exists(), f"the console script is not installed beside {sys.executable}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIA_GATEWAY_")}
-    env.update(
-        MEDIA_GATEWAY_DATABASE_URL=f"sqlite+aiosqlite:///{root / 'media.db'}",
-        MEDIA_GATEWAY_MEDIA_ROOT=str(root / "media"),
-        MEDIA_GATEWAY_ADMIN_TOKEN_FILE=str(root / "admin-token"),
-    )
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    log = root / "server.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [str(script), "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            cwd=root,
-            stdout=sink,
-            stderr=sink,
-        )
-    try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"the gateway exited with {process.returncode}:\n{log.read_text()}")
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1.0).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"no healthy /healthz within {START_TIMEOUT} s:\n{log.read_text()}")
-            time.sleep(0.1)
-        yield f"{base}/graphql"
-    finally:
-        process.terminate()
-        try:
-            process.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with running_gateway(root, "server") as server:
+        yield f"{server.base}/graphql"
 
 
 def run_audit(node: str, url: str) -> dict[str, Any]:

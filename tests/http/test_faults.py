@@ -38,8 +38,9 @@ from starlette.routing import Route
 from api import ERRORS, Api
 from gateway.app import create_app
 from gateway.settings import Settings
-from image_server import ImageServer, free_port, running_server
+from image_server import ImageServer, running_server
 from media_factory import image_bytes, mp4_bytes
+from server_process import free_port
 from storage import blobs as blobs_module
 from storage import tokens
 from storage.enums import TokenScope

@@ -18,11 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -41,6 +36,9 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
+import server_process
+from server_process import TOKEN_LINE
+
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CHROMIUM_ARGS = [
@@ -52,8 +50,6 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
 ]
-START_TIMEOUT = 30.0
-TOKEN_LINE = re.compile(r"^Admin token: (mgw_\S+)$", re.MULTILINE)
 
 
 BROWSER_MARKS = [
@@ -71,13 +67,6 @@ BROWSER_MARKS = [
     ),
 ]
 """``pytestmark`` of every browser test module."""
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -141,48 +130,10 @@ class Gateway:
 def running_gateway(tmp_path: Path) -> Iterator[Gateway]:
     """``media-gateway serve`` on a free port of 127.0.0.1 with its own SQLite file and media
     root; waits for /healthz and reads the admin token it prints; always stopped on the way out."""
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MEDIA_GATEWAY_")}
-    env.update(
-        MEDIA_GATEWAY_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'db' / 'media.db'}",
-        MEDIA_GATEWAY_MEDIA_ROOT=str(tmp_path / "media"),
-        MEDIA_GATEWAY_ADMIN_TOKEN_FILE=str(tmp_path / "admin-token"),
-    )
-    script = Path(sys.executable).parent / "media-gateway"
-    assert script.exists(), f"the console script is not installed beside {sys.executable}"
-    log = tmp_path / "server.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [str(script), "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            cwd=tmp_path,
-            stdout=sink,
-            stderr=sink,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"the server exited with {process.returncode}:\n{log.read_text()}")
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1.0).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"no healthy /healthz within {START_TIMEOUT} s:\n{log.read_text()}")
-            time.sleep(0.1)
-        tokens = TOKEN_LINE.findall(log.read_text(errors="replace"))
-        assert len(tokens) == 1, log.read_text()
-        yield Gateway(base, tokens[0], log)
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with server_process.running_gateway(tmp_path, "server") as server:
+        tokens = TOKEN_LINE.findall(server.output())
+        assert len(tokens) == 1, server.output()
+        yield Gateway(server.base, tokens[0], server.log)
 
 
 @dataclass

@@ -1,0 +1,112 @@
+"""The ``/media`` route for the S3-compatible store: each request streams the object.
+
+The same contract as :class:`gateway.media.MediaFiles` for the local store: only blob and
+rendition keys spelled as such are looked up (anything else is a plain 404 without a call to
+the store), a rendition is made on its first request, and responses carry the object's
+``ETag`` and ``Last-Modified``, ``Accept-Ranges``, ``Cache-Control: immutable``, nosniff and
+the key's content type. ``Range``, ``If-None-Match`` and ``If-Modified-Since`` are passed
+through to the object store, which answers 206 (with ``Content-Range``), 304 or 416.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+
+from botocore.exceptions import ClientError
+from starlette.responses import PlainTextResponse, Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
+
+from gateway.media import IMMUTABLE, NOSNIFF, _is_key
+from storage.blobs import RENDITION_KEY_PATTERN, content_type_for
+from storage.s3blobs import S3BlobStore
+
+
+class S3MediaFiles:
+    """An ASGI app serving ``<mount>/<key>`` from an :class:`S3BlobStore`."""
+
+    def __init__(
+        self, store: S3BlobStore, *, ensure: Callable[[str], Awaitable[bool]] | None = None
+    ) -> None:
+        """``ensure(key)`` makes a rendition on its first request; False is a 404."""
+        self.store = store
+        self.ensure = ensure
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        assert scope["type"] == "http"
+        response = await self.get_response(scope)
+        await response(scope, receive, send)
+
+    async def get_response(self, scope: Scope) -> Response:
+        method = scope["method"]
+        if method not in ("GET", "HEAD"):
+            return _plain("Method Not Allowed", 405, {"Allow": "GET, HEAD"})
+        key = _key(scope)
+        if not _is_key(key, scope):
+            return _plain("Not Found", 404)
+        if (
+            self.ensure is not None
+            and RENDITION_KEY_PATTERN.match(key)
+            and not await self.ensure(key)
+        ):
+            return _plain("Not Found", 404)
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        try:
+            found = await self.store.fetch(
+                key,
+                head=method == "HEAD",
+                byte_range=headers.get("range"),
+                if_none_match=headers.get("if-none-match"),
+                if_modified_since=_date(headers.get("if-modified-since")),
+            )
+        except ClientError as exc:
+            status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+            if status == 416:
+                return _plain("Range Not Satisfiable", 416)
+            raise
+        if found is None:
+            return _plain("Not Found", 404)
+        response_headers = {
+            **found.headers,
+            "Cache-Control": IMMUTABLE,
+            "X-Content-Type-Options": NOSNIFF,
+        }
+        media_type = content_type_for(key)
+        if found.status == 304:
+            return Response(status_code=304, headers=response_headers)
+        if method == "HEAD":
+            # The length is the object's; Response keeps a Content-Length it is given.
+            return Response(
+                b"", status_code=found.status, headers=response_headers, media_type=media_type
+            )
+        return StreamingResponse(
+            found.chunks(),
+            status_code=found.status,
+            headers=response_headers,
+            media_type=media_type,
+        )
+
+
+def _key(scope: Scope) -> str:
+    """The requested key as sent (only the mount prefix removed), without normalisation."""
+    path: str = scope["path"]
+    root_path: str = scope.get("root_path", "")
+    if root_path and path.startswith(root_path + "/"):
+        path = path[len(root_path) :]
+    return path.removeprefix("/")
+
+
+def _date(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _plain(text: str, status: int, headers: dict[str, str] | None = None) -> Response:
+    return PlainTextResponse(
+        text, status_code=status, headers={**(headers or {}), "X-Content-Type-Options": NOSNIFF}
+    )
