@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import models
-from storage.blobs import BlobStore
+from storage.blobs import BlobStore, sha256_of
 from storage.database import Database
 from storage.enums import ErrorCode
 from storage.errors import FieldPath, MediaFailure, Problem
@@ -100,7 +100,8 @@ class Backend:
                     sa.select(video_t.c.id).where(video_t.c.blob_key == key),
                 ).limit(1)
                 if (await session.execute(used)).first() is None:
-                    await self.blobs.delete(key)
+                    async with self.renditions.exclusive(sha256_of(key)):
+                        await self.blobs.delete(key)
 
     async def lock_members(
         self,

@@ -102,6 +102,14 @@ def is_media_key(key: str) -> bool:
     return bool(KEY_PATTERN.match(key) or RENDITION_KEY_PATTERN.match(key))
 
 
+def sha256_of(key: str) -> str:
+    """The sha256 of a blob key's bytes (its file name without the extension)."""
+    match = KEY_PATTERN.match(key)
+    if match is None:
+        raise ValueError(f"Not a blob key: {key!r}")
+    return key.split("/")[1].split(".")[0]
+
+
 def content_type_for(key: str) -> str:
     """The media type served for ``key``; raises ``ValueError`` for anything but a key."""
     match = KEY_PATTERN.match(key) or RENDITION_KEY_PATTERN.match(key)
@@ -258,7 +266,7 @@ class LocalBlobStore:
         await _remove_missing_ok(self.path_for(key))
         match = KEY_PATTERN.match(key)
         if match is not None:
-            await self.delete_renditions(key.split("/")[1].split(".")[0])
+            await self.delete_renditions(sha256_of(key))
 
     async def write(self, key: str, data: bytes) -> None:
         target = self.path_for(key)

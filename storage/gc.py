@@ -27,7 +27,7 @@ import sqlalchemy as sa
 
 from storage import models
 from storage.backend import Backend
-from storage.blobs import rendition_key
+from storage.blobs import rendition_key, sha256_of
 
 image_t: sa.Table = models.Image.__table__  # type: ignore[attr-defined]
 video_t: sa.Table = models.Video.__table__  # type: ignore[attr-defined]
@@ -115,12 +115,12 @@ async def collect_garbage(
                 continue  # committed since the listing: keep it
             result.blobs.append(key)
             result.freed_bytes += _size(backend, key)
-            sha256 = key.split("/")[1].split(".")[0]
+            sha256 = sha256_of(key)
             result.freed_bytes += _folder_size(backend, sha256)
             if not dry_run:
                 await backend.blobs.delete(key)  # its renditions too
 
-    collected = {key.split("/")[1].split(".")[0] for key in result.blobs}
+    collected = {sha256_of(key) for key in result.blobs}
     for sha256 in [s async for s in backend.blobs.rendition_sources()]:
         if sha256 in checksums or sha256 in collected:
             continue

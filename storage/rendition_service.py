@@ -146,8 +146,7 @@ class Renditions:
         source = await self._source(match["sha256"])
         if source is None:
             return False
-        await self._render_missing(source, [key])
-        return True
+        return await self._render_missing(source, [key])
 
     async def _source(self, sha256: str) -> Source | None:
         query = (
@@ -174,11 +173,15 @@ class Renditions:
                 keys.append(view.key_2x)
         return list(dict.fromkeys(keys))
 
-    async def _render_missing(self, source: Source, keys: Sequence[str]) -> None:
-        async with self._exclusive(source.sha256):
+    async def _render_missing(self, source: Source, keys: Sequence[str]) -> bool:
+        """Render the keys that do not exist yet; False when the source blob is gone (its
+        last image was deleted meanwhile: deletion holds the same lock)."""
+        async with self.exclusive(source.sha256):
+            if not await self.blobs.exists(source.blob_key):
+                return False
             missing = [k for k in keys if not await self.blobs.exists(k)]
             if not missing:
-                return
+                return True
             targets = []
             for key in missing:
                 match = RENDITION_KEY_PATTERN.match(key)
@@ -194,9 +197,11 @@ class Renditions:
             self.generated += len(missing)
             for _ in missing:
                 self.events.rendition_generated()
+            return True
 
     @asynccontextmanager
-    async def _exclusive(self, sha256: str) -> AsyncIterator[None]:
+    async def exclusive(self, sha256: str) -> AsyncIterator[None]:
+        """The source's lock: rendering it, and deleting it with its renditions, hold it."""
         entry = self._locks.setdefault(sha256, _SourceLock())
         entry.users += 1
         try:
@@ -230,7 +235,7 @@ class Renditions:
         settings changed)."""
         sha256s = list(dict.fromkeys(sha256s))
         for sha256 in sha256s:
-            async with self._exclusive(sha256):
+            async with self.exclusive(sha256):
                 await self.blobs.delete_renditions(sha256)
         await self.warm(sha256s)
 

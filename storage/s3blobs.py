@@ -44,6 +44,7 @@ from storage.blobs import (
     TempBlob,
     content_type_for,
     is_media_key,
+    sha256_of,
 )
 from storage.tempfiles import temp_name
 
@@ -218,7 +219,7 @@ class S3BlobStore:
         await self._call(self.client.delete_object, Bucket=self.location.bucket, Key=object_key)
         self._cache.path_for(key).unlink(missing_ok=True)
         if KEY_PATTERN.match(key) is not None:
-            await self.delete_renditions(key.split("/")[1].split(".")[0])
+            await self.delete_renditions(sha256_of(key))
 
     async def write(self, key: str, data: bytes) -> None:
         await self._call(
