@@ -274,7 +274,7 @@ def _decode_image(
                     f"over the limit of {max_pixels}.",
                 )
             img.load()
-            orientation = _orientation(img)
+            orientation = exif_orientation(img)
             _load_later_frames(img, budget=_ANIMATION_DECODE_FACTOR * max_pixels)
     except FileRejected:
         raise
@@ -292,7 +292,7 @@ def _decode_image(
     return width, height, orientation
 
 
-def _orientation(img: Image.Image) -> int:
+def exif_orientation(img: Image.Image) -> int:
     """EXIF orientation 1..8; 1 when absent or unreadable."""
     try:
         value = img.getexif().get(_EXIF_ORIENTATION)

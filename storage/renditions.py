@@ -92,6 +92,7 @@ from typing import BinaryIO, Final, NamedTuple
 from PIL import Image, ImageCms, features
 
 from storage.enums import RenditionFormat, RenditionSize
+from storage.inspection import exif_orientation
 
 DEFAULT_BOXES: Final[Mapping[RenditionSize, int]] = MappingProxyType(
     {
@@ -118,7 +119,6 @@ SOURCE_FORMATS: Final = ("JPEG", "PNG", "GIF", "WEBP")
 """Pillow formats ``render`` agrees to decode; anything else is an error."""
 
 _ORIGINAL_KEEPS: Final = frozenset({"JPEG", "PNG", "WEBP"})
-_EXIF_ORIENTATION: Final = 0x0112
 _SWAPPING_ORIENTATIONS: Final = frozenset({5, 6, 7, 8})
 _TRANSPOSES: Final[Mapping[int, Image.Transpose]] = MappingProxyType(
     {
@@ -312,7 +312,7 @@ def render(
     covering = all(w <= largest[0] and h <= largest[1] for w, h in sizes)
     needed = largest if covering else (max(w for w, _ in sizes), max(h for _, h in sizes))
     with Image.open(source, formats=SOURCE_FORMATS) as img:
-        orientation = _orientation(img)
+        orientation = exif_orientation(img)
         if img.format in ("JPEG", "MPO"):
             img.draft(None, _stored_size(needed, orientation))
         img.load()
@@ -345,17 +345,6 @@ def _check_target(target: Target) -> None:
         raise RenditionError(f"unsupported rendition format {target.format!r}")
     if target.format == "AVIF" and not avif_available():
         raise RenditionError("this Pillow build cannot write AVIF (features.check('avif') is off)")
-
-
-def _orientation(img: Image.Image) -> int:
-    """EXIF orientation 1..8; 1 when absent or unreadable."""
-    try:
-        value = img.getexif().get(_EXIF_ORIENTATION)
-    except Exception:
-        return 1
-    if isinstance(value, int) and 1 <= value <= 8:
-        return value
-    return 1
 
 
 def _stored_size(upright: tuple[int, int], orientation: int) -> tuple[int, int]:

@@ -34,6 +34,7 @@ from gql.transport.httpx import HTTPXTransport
 from image_server import ImageServer, running_server
 from media_factory import image_bytes
 from server_process import running_gateway
+from support.npm import ensure_installed
 
 pytestmark = pytest.mark.live
 
@@ -44,7 +45,6 @@ ERP_SYNC = ROOT / "examples" / "erp_sync.py"
 NODE_PINNED = ("@apollo/client", "apollo-upload-client", "graphql", "rxjs", "extract-files")
 ADMIN_TOKEN = "mgw_real-clients-admin-token"
 
-NPM_TIMEOUT = 300.0
 CLIENT_TIMEOUT = 120.0
 
 PRODUCT_IMAGES = """
@@ -123,18 +123,6 @@ def sha256(data: bytes) -> str:
 # Node: @apollo/client + apollo-upload-client -------------------------------------------------
 
 
-def node_modules_match_lock() -> bool:
-    """node_modules holds exactly the versions package-lock.json pins."""
-    lock = json.loads((NODE_DIR / "package-lock.json").read_text())["packages"]
-    for name in NODE_PINNED:
-        manifest = NODE_DIR / "node_modules" / name / "package.json"
-        if not manifest.is_file():
-            return False
-        if json.loads(manifest.read_text())["version"] != lock[f"node_modules/{name}"]["version"]:
-            return False
-    return True
-
-
 @pytest.fixture(scope="module")
 def node() -> str:
     found = {name: shutil.which(name) for name in ("node", "npm")}
@@ -146,16 +134,7 @@ def node() -> str:
         )
     node, npm = found["node"], found["npm"]
     assert node is not None and npm is not None
-    if not node_modules_match_lock():
-        result = subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund"],
-            cwd=NODE_DIR,
-            capture_output=True,
-            text=True,
-            timeout=NPM_TIMEOUT,
-        )
-        assert result.returncode == 0, f"npm ci failed:\n{result.stdout}\n{result.stderr}"
-        assert node_modules_match_lock()
+    ensure_installed(npm, NODE_DIR, NODE_PINNED)
     return node
 
 

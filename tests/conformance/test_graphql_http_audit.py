@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from server_process import running_gateway
+from support.npm import ensure_installed
 
 pytestmark = pytest.mark.live
 
@@ -29,7 +30,6 @@ PINNED = ("graphql-http", "graphql")
 SHOULD_FAIL: dict[str, str] = {}
 """Audit id -> why the gateway does not meet that SHOULD (also listed in the README)."""
 
-NPM_TIMEOUT = 300.0
 AUDIT_TIMEOUT = 120.0
 
 
@@ -40,32 +40,11 @@ def tool(name: str) -> str:
     return found
 
 
-def installed_is_locked() -> bool:
-    """node_modules holds exactly the versions package-lock.json pins."""
-    lock = json.loads((HERE / "package-lock.json").read_text())["packages"]
-    for name in PINNED:
-        manifest = HERE / "node_modules" / name / "package.json"
-        if not manifest.is_file():
-            return False
-        if json.loads(manifest.read_text())["version"] != lock[f"node_modules/{name}"]["version"]:
-            return False
-    return True
-
-
 @pytest.fixture(scope="module")
 def node() -> str:
     node = tool("node")
     npm = tool("npm")
-    if not installed_is_locked():
-        result = subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund"],
-            cwd=HERE,
-            capture_output=True,
-            text=True,
-            timeout=NPM_TIMEOUT,
-        )
-        assert result.returncode == 0, f"npm ci failed:\n{result.stdout}\n{result.stderr}"
-        assert installed_is_locked()
+    ensure_installed(npm, HERE, PINNED)
     return node
 
 
