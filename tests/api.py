@@ -133,3 +133,15 @@ class Api:
         await self.backend.renditions.drain()
         assert self.blob_files() == await self.blob_keys_in_db()
         assert list((self.media_root / ".tmp").glob("*")) == []
+
+    async def snapshot(self, *product_ids: str) -> tuple[Any, ...]:
+        """What a refused image mutation must leave as it was: rows, files, galleries."""
+        return (
+            await self.count_rows("image"),
+            self.blob_files(),
+            [await self.gallery(pid) for pid in product_ids],
+        )
+
+    async def assert_unchanged(self, before: tuple[Any, ...], *product_ids: str) -> None:
+        assert await self.snapshot(*product_ids) == before
+        await self.assert_consistent()

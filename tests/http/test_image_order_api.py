@@ -64,19 +64,6 @@ async def stored(api: Api, pid: str, seed: int, **fields: Any) -> str:
     return image_id
 
 
-async def snapshot(api: Api, *pids: str) -> tuple[Any, ...]:
-    return (
-        await api.count_rows("image"),
-        api.blob_files(),
-        [await api.gallery(pid) for pid in pids],
-    )
-
-
-async def assert_unchanged(api: Api, before: tuple[Any, ...], *pids: str) -> None:
-    assert await snapshot(api, *pids) == before
-    await api.assert_consistent()
-
-
 async def main_of(api: Api, pid: str) -> str | None:
     """The id of Product.mainImage, after checking isMain is true on exactly that image."""
     product = (await api.data(MAIN, {"id": pid}))["node"]
@@ -223,11 +210,11 @@ async def test_update_errors_change_nothing(
     api: Api, shop: Shop, image_id: str, input: dict[str, Any], expected: list[Any]
 ) -> None:
     image_id = shop.b if image_id == "B" else image_id
-    before = await snapshot(api, shop.pid, shop.other_pid)
+    before = await api.snapshot(shop.pid, shop.other_pid)
     payload = await update(api, image_id, **input)
     assert payload["image"] is None
     assert errors(payload) == expected
-    await assert_unchanged(api, before, shop.pid, shop.other_pid)
+    await api.assert_unchanged(before, shop.pid, shop.other_pid)
 
 
 # 6. reorderImages ----------------------------------------------------------
@@ -284,11 +271,11 @@ async def test_reorder_errors_change_nothing(
         "malformed": [d, "nope", b, a],
         "video-id": [to_global_id("Video", 1), c, b, a],
     }[case]
-    before = await snapshot(api, shop.pid, shop.other_pid)
+    before = await api.snapshot(shop.pid, shop.other_pid)
     payload = await reorder(api, ids)
     assert payload["images"] is None
     assert errors(payload) == expected
-    await assert_unchanged(api, before, shop.pid, shop.other_pid)
+    await api.assert_unchanged(before, shop.pid, shop.other_pid)
 
 
 async def test_reorder_of_a_whole_option_gallery_with_100_ids_is_allowed(api: Api) -> None:
@@ -352,11 +339,11 @@ async def test_set_main_errors_change_nothing(
     api: Api, shop: Shop, image_id: str, expected: list[Any]
 ) -> None:
     await set_main(api, shop.c)
-    before = await snapshot(api, shop.pid, shop.other_pid)
+    before = await api.snapshot(shop.pid, shop.other_pid)
     payload = await set_main(api, image_id)
     assert payload["image"] is None
     assert errors(payload) == expected
-    await assert_unchanged(api, before, shop.pid, shop.other_pid)
+    await api.assert_unchanged(before, shop.pid, shop.other_pid)
     assert await main_of(api, shop.pid) == shop.c
 
 
@@ -438,8 +425,8 @@ async def test_delete_errors_change_nothing(
         "empty": [],
         "malformed": ["nope", shop.a],
     }[case]
-    before = await snapshot(api, shop.pid, shop.other_pid)
+    before = await api.snapshot(shop.pid, shop.other_pid)
     payload = await delete(api, ids)
     assert payload == {"deletedIds": [], "userErrors": payload["userErrors"]}
     assert errors(payload) == expected
-    await assert_unchanged(api, before, shop.pid, shop.other_pid)
+    await api.assert_unchanged(before, shop.pid, shop.other_pid)

@@ -128,19 +128,6 @@ async def stored(api: Api, content: bytes, pid: str, **fields: Any) -> dict[str,
     return image
 
 
-async def snapshot(api: Api, *pids: str) -> tuple[Any, ...]:
-    return (
-        await api.count_rows("image"),
-        api.blob_files(),
-        [await api.gallery(pid) for pid in pids],
-    )
-
-
-async def assert_unchanged(api: Api, before: tuple[Any, ...], *pids: str) -> None:
-    assert await snapshot(api, *pids) == before
-    await api.assert_consistent()
-
-
 def path_of(url: str) -> str:
     assert url.startswith("http://testserver/media/"), url
     return url.removeprefix("http://testserver")
@@ -349,11 +336,11 @@ async def test_a_10_mib_image_fits_in_a_json_body_as_base64(api: Api) -> None:
 async def test_base64_input_errors_change_nothing(
     api: Api, product: str, input: dict[str, Any], expected: list[tuple[str, list[str]]]
 ) -> None:
-    before = await snapshot(api, product)
+    before = await api.snapshot(product)
     payload = await upload_json(api, {"productId": product, **input})
     assert payload["image"] is None
     assert errors(payload) == expected
-    await assert_unchanged(api, before, product)
+    await api.assert_unchanged(before, product)
 
 
 @pytest.mark.parametrize(
@@ -377,7 +364,7 @@ async def test_product_reference_errors_change_nothing(
 ) -> None:
     if ref.get("productId") == "P":
         ref = {**ref, "productId": product}
-    before = await snapshot(api, product)
+    before = await api.snapshot(product)
     for send in ("multipart", "base64"):
         if send == "multipart":
             payload = await upload(api, ref, png(1))
@@ -390,20 +377,20 @@ async def test_product_reference_errors_change_nothing(
             assert got_field == field
         else:
             assert got_field in (["productId"], ["productSku"])
-        await assert_unchanged(api, before, product)
+        await api.assert_unchanged(before, product)
 
 
 async def test_both_file_and_base64_is_invalid(api: Api, product: str) -> None:
-    before = await snapshot(api, product)
+    before = await api.snapshot(product)
     payload = await upload(api, {"productId": product, "base64": b64(png(2))}, png(1))
     assert payload["image"] is None
     [(code, field)] = errors(payload)
     assert code == "INVALID" and field in (["file"], ["base64"])
-    await assert_unchanged(api, before, product)
+    await api.assert_unchanged(before, product)
 
 
 async def test_multipart_input_errors_change_nothing(api: Api, product: str) -> None:
-    before = await snapshot(api, product)
+    before = await api.snapshot(product)
     cases = [
         ({"position": -1}, [("INVALID", ["position"])]),
         ({"option": "  "}, [("INVALID", ["option"])]),
@@ -413,7 +400,7 @@ async def test_multipart_input_errors_change_nothing(api: Api, product: str) -> 
         payload = await upload(api, {"productId": product, **fields}, png(1))
         assert payload["image"] is None
         assert errors(payload) == expected
-        await assert_unchanged(api, before, product)
+        await api.assert_unchanged(before, product)
 
 
 # 3. File errors --------------------------------------------------------------
@@ -439,31 +426,31 @@ HTML = b"<!DOCTYPE html>\n<html><body><img src=x onerror=alert(1)></body></html>
 async def test_unacceptable_files_change_nothing(
     api: Api, product: str, content: bytes, filename: str, code: str
 ) -> None:
-    before = await snapshot(api, product)
+    before = await api.snapshot(product)
     payload = await upload(api, {"productId": product}, content, filename, "image/png")
     assert payload["image"] is None
     assert errors(payload) == [(code, ["file"])]
-    await assert_unchanged(api, before, product)
+    await api.assert_unchanged(before, product)
 
 
 async def test_same_bytes_twice_on_one_product_is_duplicate(api: Api, product: str) -> None:
-    before = await snapshot(api, product)
+    before = await api.snapshot(product)
     for fields in ({}, {"option": "red"}, {"position": 0, "imageType": "SWATCH"}):
         payload = await upload(api, {"productId": product, **fields}, png(100))
         assert payload["image"] is None
         assert errors(payload) == [("DUPLICATE", ["file"])]
-        await assert_unchanged(api, before, product)
+        await api.assert_unchanged(before, product)
 
 
 async def test_duplicate_across_galleries(api: Api) -> None:
     pid = (await api.create_product("SKU-1"))["id"]
     await stored(api, png(1), pid, option="red")
-    before = await snapshot(api, pid)
+    before = await api.snapshot(pid)
     payload = await upload(api, {"productId": pid}, png(1))
     assert errors(payload) == [("DUPLICATE", ["file"])]
     payload = await upload(api, {"productId": pid, "option": "blue"}, png(1))
     assert errors(payload) == [("DUPLICATE", ["file"])]
-    await assert_unchanged(api, before, pid)
+    await api.assert_unchanged(before, pid)
 
 
 async def test_same_bytes_on_two_products_share_one_blob(api: Api) -> None:
@@ -484,48 +471,48 @@ async def test_file_too_large(small_api: Api) -> None:
     api = small_api
     pid = (await api.create_product("SKU-1"))["id"]
     await stored(api, padded(png(1, (20, 20)), 2000), pid)  # exactly the limit
-    before = await snapshot(api, pid)
+    before = await api.snapshot(pid)
     payload = await upload(api, {"productId": pid}, padded(png(2, (20, 20)), 2001))
     assert errors(payload) == [("FILE_TOO_LARGE", ["file"])]
-    await assert_unchanged(api, before, pid)
+    await api.assert_unchanged(before, pid)
     payload = await upload(api, {"productId": pid}, noise_png((60, 60)))
     assert errors(payload) == [("FILE_TOO_LARGE", ["file"])]
-    await assert_unchanged(api, before, pid)
+    await api.assert_unchanged(before, pid)
     payload = await upload_json(api, {"productId": pid, "base64": b64(noise_png((60, 60)))})
     assert errors(payload) == [("FILE_TOO_LARGE", ["base64"])]
-    await assert_unchanged(api, before, pid)
+    await api.assert_unchanged(before, pid)
 
 
 async def test_image_too_small(small_api: Api) -> None:
     api = small_api
     pid = (await api.create_product("SKU-1"))["id"]
     await stored(api, png(1, (10, 10)), pid)  # exactly the minimum
-    before = await snapshot(api, pid)
+    before = await api.snapshot(pid)
     for size in ((9, 40), (40, 9), (5, 5)):
         payload = await upload(api, {"productId": pid}, png(2, size))
         assert errors(payload) == [("IMAGE_TOO_SMALL", ["file"])], size
-        await assert_unchanged(api, before, pid)
+        await api.assert_unchanged(before, pid)
 
 
 async def test_image_too_large(small_api: Api) -> None:
     api = small_api
     pid = (await api.create_product("SKU-1"))["id"]
     await stored(api, png(1, (100, 100)), pid)  # exactly the pixel limit
-    before = await snapshot(api, pid)
+    before = await api.snapshot(pid)
     # The last is a bomb: a small file whose header declares 16 million pixels.
     bomb = image_bytes("PNG", (4000, 4000))[:1500]
     for content in (png(2, (101, 100)), png(3, (200, 60)), bomb):
         assert len(content) <= 2000
         payload = await upload(api, {"productId": pid}, content)
         assert errors(payload) == [("IMAGE_TOO_LARGE", ["file"])]
-        await assert_unchanged(api, before, pid)
+        await api.assert_unchanged(before, pid)
 
 
 async def test_upload_images_reports_every_file_over_a_limit(small_api: Api) -> None:
     api = small_api
     pid = (await api.create_product("SKU-1"))["id"]
     await stored(api, png(1, (20, 20)), pid)
-    before = await snapshot(api, pid)
+    before = await api.snapshot(pid)
     contents = [png(2, (20, 20)), noise_png((60, 60)), png(3, (5, 20)), png(4, (20, 20))]
     payload = await upload_many(api, {"productId": pid}, contents)
     assert payload["images"] is None
@@ -533,7 +520,7 @@ async def test_upload_images_reports_every_file_over_a_limit(small_api: Api) -> 
         ("FILE_TOO_LARGE", ["files", "1"]),
         ("IMAGE_TOO_SMALL", ["files", "2"]),
     ]
-    await assert_unchanged(api, before, pid)
+    await api.assert_unchanged(before, pid)
 
 
 # 4. uploadImages -------------------------------------------------------------
@@ -578,33 +565,33 @@ async def test_upload_images_appends_in_order(api: Api, product: str) -> None:
 async def test_upload_images_all_or_nothing(
     api: Api, product: str, contents: list[bytes], expected: list[tuple[str, list[str]]]
 ) -> None:
-    before = await snapshot(api, product)
+    before = await api.snapshot(product)
     payload = await upload_many(api, {"productId": product}, contents)
     assert payload["images"] is None
     assert errors(payload) == expected
-    await assert_unchanged(api, before, product)
+    await api.assert_unchanged(before, product)
 
 
 async def test_upload_images_input_errors(api: Api, product: str) -> None:
-    before = await snapshot(api, product)
+    before = await api.snapshot(product)
     data = await api.data(UPLOAD_IMAGES, {"input": {"productId": product, "files": []}})
     assert data["uploadImages"]["images"] is None
     assert errors(data["uploadImages"]) == [("REQUIRED", ["files"])]
-    await assert_unchanged(api, before, product)
+    await api.assert_unchanged(before, product)
     payload = await upload_many(api, {"productSku": "NOPE"}, [png(1)])
     assert errors(payload) == [("NOT_FOUND", ["productSku"])]
     payload = await upload_many(api, {"productId": product, "option": " "}, [png(1)])
     assert errors(payload) == [("INVALID", ["option"])]
     payload = await upload_many(api, {}, [png(1)])
     assert [code for code, _ in errors(payload)] == ["REQUIRED"]
-    await assert_unchanged(api, before, product)
+    await api.assert_unchanged(before, product)
 
 
 # 9. Malformed and over-limit HTTP requests -----------------------------------
 
 
 async def test_multipart_map_naming_a_missing_file_is_400(api: Api, product: str) -> None:
-    before = await snapshot(api, product)
+    before = await api.snapshot(product)
     operations = json.dumps(
         {"query": UPLOAD_IMAGE, "variables": {"input": {"productId": product, "file": None}}}
     )
@@ -615,7 +602,7 @@ async def test_multipart_map_naming_a_missing_file_is_400(api: Api, product: str
         headers=api.headers(),
     )
     assert response.status_code == 400, response.text
-    await assert_unchanged(api, before, product)
+    await api.assert_unchanged(before, product)
 
 
 @pytest.mark.parametrize(
@@ -629,7 +616,7 @@ async def test_multipart_map_naming_a_missing_file_is_400(api: Api, product: str
 async def test_malformed_multipart_is_a_client_error(
     api: Api, product: str, form: dict[str, str]
 ) -> None:
-    before = await snapshot(api, product)
+    before = await api.snapshot(product)
     response = await api.client.post(
         "/graphql",
         data=form,
@@ -637,11 +624,11 @@ async def test_malformed_multipart_is_a_client_error(
         headers=api.headers(),
     )
     assert 400 <= response.status_code < 500, response.text
-    await assert_unchanged(api, before, product)
+    await api.assert_unchanged(before, product)
 
 
 async def test_json_body_over_16_mib_is_413(api: Api, product: str) -> None:
-    before = await snapshot(api, product)
+    before = await api.snapshot(product)
     body = json.dumps({"query": "{ __typename }", "variables": {"pad": "x" * (16 * MIB)}})
     response = await api.client.post(
         "/graphql",
@@ -649,11 +636,11 @@ async def test_json_body_over_16_mib_is_413(api: Api, product: str) -> None:
         headers={**api.headers(), "Content-Type": "application/json"},
     )
     assert response.status_code == 413, response.text
-    await assert_unchanged(api, before, product)
+    await api.assert_unchanged(before, product)
 
 
 async def test_chunked_json_body_over_16_mib_is_413(api: Api, product: str) -> None:
-    before = await snapshot(api, product)
+    before = await api.snapshot(product)
     sent = 0
 
     async def chunks() -> AsyncIterator[bytes]:
@@ -673,7 +660,7 @@ async def test_chunked_json_body_over_16_mib_is_413(api: Api, product: str) -> N
     assert "content-length" not in request.headers
     response = await api.client.send(request)
     assert response.status_code == 413, response.text
-    await assert_unchanged(api, before, product)
+    await api.assert_unchanged(before, product)
 
 
 async def test_json_body_just_under_the_limit_is_served(api: Api) -> None:
@@ -689,7 +676,7 @@ async def test_json_body_just_under_the_limit_is_served(api: Api) -> None:
 
 
 async def test_more_than_20_files_in_one_multipart_is_413(api: Api, product: str) -> None:
-    before = await snapshot(api, product)
+    before = await api.snapshot(product)
     count = 21
     operations = json.dumps(
         {
@@ -705,7 +692,7 @@ async def test_more_than_20_files_in_one_multipart_is_413(api: Api, product: str
         headers=api.headers(),
     )
     assert response.status_code == 413, response.text
-    await assert_unchanged(api, before, product)
+    await api.assert_unchanged(before, product)
 
 
 async def test_20_files_in_one_multipart_are_accepted(api: Api, product: str) -> None:
@@ -718,7 +705,7 @@ async def test_20_files_in_one_multipart_are_accepted(api: Api, product: str) ->
 
 
 async def test_text_part_over_1_mib_is_413(api: Api, product: str) -> None:
-    before = await snapshot(api, product)
+    before = await api.snapshot(product)
     operations = json.dumps(
         {
             "query": UPLOAD_IMAGE + "\n#" + "x" * MIB,
@@ -732,7 +719,7 @@ async def test_text_part_over_1_mib_is_413(api: Api, product: str) -> None:
         headers=api.headers(),
     )
     assert response.status_code == 413, response.text
-    await assert_unchanged(api, before, product)
+    await api.assert_unchanged(before, product)
 
 
 @pytest.mark.parametrize(
@@ -752,9 +739,9 @@ async def test_text_part_over_1_mib_is_413(api: Api, product: str) -> None:
 async def test_malformed_bodies_are_400(
     api: Api, product: str, content_type: str, body: bytes
 ) -> None:
-    before = await snapshot(api, product)
+    before = await api.snapshot(product)
     response = await api.client.post(
         "/graphql", content=body, headers={**api.headers(), "Content-Type": content_type}
     )
     assert response.status_code == 400, response.text
-    await assert_unchanged(api, before, product)
+    await api.assert_unchanged(before, product)
