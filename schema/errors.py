@@ -6,6 +6,7 @@ from collections.abc import Awaitable
 from typing import TypeVar
 
 import strawberry
+from graphql import GraphQLError
 
 from storage.enums import ErrorCode
 from storage.errors import MediaFailure, Problem
@@ -13,6 +14,16 @@ from storage.errors import MediaFailure, Problem
 MediaErrorCode = strawberry.enum(ErrorCode, name="MediaErrorCode")
 
 T = TypeVar("T")
+
+BAD_USER_INPUT = "BAD_USER_INPUT"
+"""``extensions.code`` of a top-level error caused by an argument the client sent (the name
+Apollo Server and most GraphQL servers use)."""
+
+
+def bad_user_input(message: str) -> GraphQLError:
+    """A query argument the client got wrong: there is no payload for userErrors in a query,
+    so it is a GraphQL error, with a code a client can branch on."""
+    return GraphQLError(message, extensions={"code": BAD_USER_INPUT})
 
 
 @strawberry.type
