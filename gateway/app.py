@@ -33,6 +33,7 @@ from storage.blobs import BlobStore, LocalBlobStore
 from storage.database import Database
 from storage.events import MediaEvents
 from storage.fetcher import Fetcher, FetchPolicy
+from storage.memory import DECODES
 from storage.rendition_service import Renditions, parse_boxes
 from storage.sync import DOWNLOADS_AT_ONCE
 
@@ -41,6 +42,7 @@ def build_backend(settings: Settings, events: MediaEvents | None = None) -> Back
     """The storage side of the gateway, as configured (also used by CLI commands); ``events``
     hears what storage does (the app passes its metrics')."""
     events = events or MediaEvents()
+    DECODES.limit = settings.decode_pixel_budget
     db = Database(settings.database_url)
     blobs: BlobStore
     if settings.storage_url:

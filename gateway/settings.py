@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from storage.backend import Limits
+from storage.memory import DEFAULT_DECODE_PIXELS
 
 MIB = 1024 * 1024
 
@@ -37,6 +39,8 @@ class Settings(BaseSettings):
     rendition_sizes: str = ""
     """Boxes over the defaults, e.g. ``THUMBNAIL=120,ZOOM=2000`` (longest side, pixels)."""
     warm_renditions: bool = True
+    decode_pixel_budget: int = Field(DEFAULT_DECODE_PIXELS, ge=1)
+    """Pixels that image decodes (uploads, renditions) hold at once in a process."""
 
     fetch_allow_hosts: str = ""
     fetch_timeout: float = 20.0

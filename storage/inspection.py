@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import struct
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Final
@@ -25,6 +26,7 @@ from PIL import Image
 
 from storage.enums import ErrorCode
 from storage.errors import FileRejected
+from storage.memory import DECODES
 
 
 @dataclass(frozen=True)
@@ -265,7 +267,8 @@ def _decode_image(
 ) -> tuple[int, int, int]:
     """Check the declared size, decode every pixel; return width, height and EXIF orientation."""
     try:
-        with Image.open(fh, formats=[image_format.pillow]) as img:
+        # The image closes (and drops its pixels) before its share of the budget ends.
+        with ExitStack() as budget, Image.open(fh, formats=[image_format.pillow]) as img:
             width, height = img.size
             if width * height > max_pixels:
                 raise FileRejected(
@@ -273,6 +276,7 @@ def _decode_image(
                     f"The image is {width}x{height} pixels ({width * height}), "
                     f"over the limit of {max_pixels}.",
                 )
+            budget.enter_context(DECODES.share(width * height))
             img.load()
             orientation = exif_orientation(img)
             _load_later_frames(img, budget=_ANIMATION_DECODE_FACTOR * max_pixels)

@@ -83,6 +83,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -93,6 +94,7 @@ from PIL import Image, ImageCms, features
 
 from storage.enums import RenditionFormat, RenditionSize
 from storage.inspection import exif_orientation
+from storage.memory import DECODES
 
 DEFAULT_BOXES: Final[Mapping[RenditionSize, int]] = MappingProxyType(
     {
@@ -304,7 +306,17 @@ def render(
         _check_target(target)
     if not wanted:
         return []
+    # The decode's share of the pixel budget ends once every image of _render is freed.
+    with ExitStack() as budget:
+        return _render(source, wanted, settings, budget)
 
+
+def _render(
+    source: Path | BinaryIO,
+    wanted: list[Target],
+    settings: EncoderSettings,
+    budget: ExitStack,
+) -> list[Rendered]:
     sizes = sorted({(t.width, t.height) for t in wanted}, key=lambda s: s[0] * s[1], reverse=True)
     largest = sizes[0]
     # Targets of one source share its aspect ratio, so the largest covers the others and
@@ -315,6 +327,7 @@ def render(
         orientation = exif_orientation(img)
         if img.format in ("JPEG", "MPO"):
             img.draft(None, _stored_size(needed, orientation))
+        budget.enter_context(DECODES.share(img.width * img.height))
         img.load()
         icc = img.info.get("icc_profile")
         # Resized inside the block: a closed ImageFile drops its pixels.
