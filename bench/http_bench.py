@@ -135,6 +135,7 @@ class Result:
     sides: dict[str, Side]
     same_data: bool | None = None
     same_bytes: bool | None = None
+    answer_bytes: int | None = None
 
     @property
     def ratio(self) -> float | None:
@@ -195,11 +196,13 @@ def run_wrk(url: str, body: Path, cold: bool, seconds: float, connections: int) 
 
 def compare(
     clients: list[store.GraphQLClient], query: str, variables: dict[str, Any]
-) -> tuple[bool, bool]:
-    """(same parsed data, same bytes) of the servers' answers to one request."""
+) -> tuple[bool, bool, int]:
+    """(same parsed data, same bytes, size of the first answer) of the servers' answers to
+    one request."""
     answers = [client.raw(query, variables) for client in clients]
     data = [json.loads(answer)["data"] for answer in answers]
-    return all(d == data[0] for d in data), all(a == answers[0] for a in answers)
+    same_data = all(d == data[0] for d in data)
+    return same_data, all(a == answers[0] for a in answers), len(answers[0])
 
 
 # -- memory ------------------------------------------------------------------------------
@@ -386,7 +389,7 @@ def measure_reads(
     name: str, reading: Reading, servers: list[Server], config: Config, folder: Path, image_id: str
 ) -> Result:
     checked = {**reading.variables, "nonce": "check-1"} if reading.cold else reading.variables
-    same_data, same_bytes = compare([s.graphql for s in servers], reading.query, checked)
+    same_data, same_bytes, size = compare([s.graphql for s in servers], reading.query, checked)
     if not same_data:
         raise RuntimeError(f"{name}: the gateway and the reference answer different data")
     body = folder / f"{name}.json"
@@ -412,7 +415,7 @@ def measure_reads(
                 + ("" if run.writes is None else f"  writes {run.writes}"),
                 flush=True,
             )
-    return Result(name, "req/s", sides, same_data, same_bytes)
+    return Result(name, "req/s", sides, same_data, same_bytes, size)
 
 
 def measure_upload(
@@ -450,10 +453,15 @@ def _figure(value: float | None, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
+def _kib(size: int | None) -> str:
+    return "-" if size is None else f"{size / 1024:.1f}"
+
+
 def table(results: list[Result], config: Config) -> list[str]:
     header = (
         f"{'scenario':<17}{'unit':>6} |{'gateway':>9}{'p50 ms':>9}{'p99 ms':>9}{'RSS+MiB':>9} |"
-        f"{'reference':>10}{'p50 ms':>9}{'p99 ms':>9}{'RSS+MiB':>9} |{'ratio':>7}  same data/bytes"
+        f"{'reference':>10}{'p50 ms':>9}{'p99 ms':>9}{'RSS+MiB':>9} |{'ratio':>7}"
+        f"  {'same data/bytes':<16}{'KiB':>6}"
     )
     lines = [header, "-" * len(header)]
     for result in results:
@@ -466,7 +474,9 @@ def table(results: list[Result], config: Config) -> list[str]:
                 f"{_figure(side.median('rss_growth_mib'), '9.1f'):>9} |"
             )
         same = "-" if result.same_data is None else f"{result.same_data}/{result.same_bytes}"
-        cells.append(f"{_figure(result.ratio, '7.2f'):>7}  {same}")
+        cells.append(
+            f"{_figure(result.ratio, '7.2f'):>7}  {same:<16}{_kib(result.answer_bytes):>6}"
+        )
         lines.append("".join(cells))
     lines.append(
         f"medians of {config.runs} runs of {config.seconds:g} s, {config.connections} connections "
@@ -498,6 +508,7 @@ def write_json(
                 "ratio": r.ratio,
                 "same_data": r.same_data,
                 "same_bytes": r.same_bytes,
+                "answer_bytes": r.answer_bytes,
                 **{
                     name: {
                         "median": {
@@ -522,33 +533,17 @@ def write_json(
 def profile(
     gateway: Server, reading: Reading, config: Config, folder: Path, out: Path
 ) -> list[str]:
-    """py-spy's raw stacks of the gateway during one cold storefront run, and its top
-    functions by cumulative share of the samples (the share of stacks they appear in)."""
+    """py-spy's raw stacks of the gateway during one cold storefront run, sampling only the
+    thread holding the GIL (the one core a single process has for Python), and a summary."""
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     if not Path(spy).exists():
         raise SystemExit("--profile needs py-spy: .venv/bin/pip install py-spy")
     body = folder / "profile.json"
     body.write_text(json.dumps({"query": reading.query, "variables": reading.variables}))
     seconds = max(1, round(config.seconds))
-    recorder = subprocess.Popen(
-        [
-            spy,
-            "record",
-            "--pid",
-            str(gateway.pid),
-            "--format",
-            "raw",
-            "--rate",
-            "200",
-            "--duration",
-            str(seconds),
-            "--output",
-            str(out),
-            "--nonblocking",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    command = [spy, "record", "--pid", str(gateway.pid), "--format", "raw", "--gil"]
+    command += ["--rate", "200", "--duration", str(seconds), "--output", str(out)]
+    recorder = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     run_wrk(f"{gateway.base}/graphql", body, reading.cold, seconds, config.connections)
     _, errors = recorder.communicate(timeout=seconds + 60)
     if recorder.returncode != 0:
@@ -556,7 +551,10 @@ def profile(
     return summarise(out)
 
 
-def summarise(raw: Path, top: int = 25) -> list[str]:
+def summarise(raw: Path, top: int = 25, everywhere: float = 0.9) -> list[str]:
+    """Functions by cumulative share of the samples (the stacks they appear in), leaving out
+    those in more than ``everywhere`` of them (the event loop, the ASGI wrappers), then by
+    self share (the stacks they end)."""
     total = 0
     cumulative: Counter[str] = Counter()
     own: Counter[str] = Counter()
@@ -569,9 +567,18 @@ def summarise(raw: Path, top: int = 25) -> list[str]:
         frames = [_function(frame) for frame in stack.split(";")]
         cumulative.update(dict.fromkeys(frames, count))
         own[frames[-1]] += count
-    lines = [f"{'cum %':>6} {'self %':>6}  function ({total} samples)"]
-    for function, count in cumulative.most_common(top):
-        lines.append(f"{100 * count / total:6.1f} {100 * own[function] / total:6.1f}  {function}")
+    lines = [f"{total} samples; cumulative share (functions on fewer than {everywhere:.0%}):"]
+    shown = [(f, n) for f, n in cumulative.most_common() if n <= everywhere * total][:top]
+    lines += [f"{100 * n / total:6.1f} %  {function}" for function, n in shown]
+    lines.append("self share:")
+    lines += [f"{100 * n / total:6.1f} %  {function}" for function, n in own.most_common(top)]
+    packages: Counter[str] = Counter()
+    for function, n in own.items():
+        packages[function.rpartition(" (")[2].split("/")[0].rstrip(")")] += n
+    lines.append(
+        "self share by package: "
+        + ", ".join(f"{name} {100 * n / total:.1f} %" for name, n in packages.most_common(12))
+    )
     return lines
 
 

@@ -63,7 +63,7 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
 def test_same_data_and_bytes(harness: Harness, scenario: str) -> None:
     reading = readings(harness.sku)[scenario]
     variables = {**reading.variables, "nonce": "test-1"} if reading.cold else reading.variables
-    assert compare(harness.clients, reading.query, variables) == (True, True)
+    assert compare(harness.clients, reading.query, variables)[:2] == (True, True)
     assert harness.gateway_client.raw(reading.query, variables).count(b"/media/") >= 6
 
 
