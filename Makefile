@@ -10,7 +10,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-postgres lint schema lock clean
+.PHONY: install run test test-postgres lint schema lock bench clean
 
 install: $(STAMP)
 
@@ -43,6 +43,11 @@ lint: install
 schema: install
 	$(BIN)/media-gateway export-schema > schema.graphql.tmp
 	mv schema.graphql.tmp schema.graphql
+
+# The gateway against bench/reference_server.py (README "Performance"); installs Debian's wrk
+# when missing and run as root. BENCH_SECONDS, BENCH_RUNS, BENCH_CONNECTIONS, BENCH_SCENARIOS.
+bench: install
+	$(BIN)/python bench/http_bench.py
 
 # requirements.lock: what the service runs on (the Docker image); requirements-dev.lock adds
 # the test and lint tools (make install).
