@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
 from cross_web import AsyncHTTPRequestAdapter
@@ -20,7 +21,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
+from strawberry.extensions import SchemaExtension
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.schema import Schema
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 from strawberry.types.execution import PreExecutionError
@@ -46,6 +49,7 @@ from gateway.settings import Settings
 from schema import Context
 from storage.backend import Backend
 from storage.blobs import format_size
+from storage.database import DatabaseBusy
 
 OVER_LIMIT_MESSAGES = ("Too many files", "Too many fields", "Part exceeded", "Field exceeded")
 """How Starlette's multipart parser starts the messages of its limits (the rest is malformed)."""
@@ -54,6 +58,10 @@ EXCHANGE = "media_gateway.graphql"
 """The scope key of the request's ``Exchange``."""
 
 WWW_AUTHENTICATE = 'Bearer realm="media-gateway"'
+
+UNAVAILABLE = "SERVICE_UNAVAILABLE"
+"""The code of the error of an operation that the database kept aborting: answered 503 with
+``Retry-After`` (nothing was applied), not masked as an internal error."""
 
 
 class BodyTooLarge(Exception):
@@ -77,12 +85,40 @@ class Exchange:
     media_type: str
     outcomes: list[Outcome] = field(default_factory=list)
     errors: bool = False
+    unavailable: bool = False
 
     @property
     def status(self) -> int:
+        if self.unavailable and len(self.outcomes) == 1:
+            return 503
         if self.media_type != GRAPHQL_RESPONSE_JSON or len(self.outcomes) != 1:
             return 200  # application/json: 200 for every well-formed request (legacy rules)
         return self.outcomes[0].value
+
+
+class Unavailable(SchemaExtension):
+    """Turns ``DatabaseBusy`` into an error with the code ``UNAVAILABLE`` before errors are
+    masked (the last extension's operation hook runs first once the operation ended)."""
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        errors: list[GraphQLError] | None = getattr(result, "errors", None)
+        if errors:
+            result.errors = [_unavailable(error) for error in errors]  # type: ignore[union-attr]
+
+
+def _unavailable(error: GraphQLError) -> GraphQLError:
+    if not isinstance(error.original_error, DatabaseBusy):
+        return error
+    return GraphQLError(
+        str(error.original_error),
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        extensions={"code": UNAVAILABLE},
+    )
 
 
 class BodyStalled(Exception):
@@ -124,7 +160,9 @@ def error_response(
 
 class GatewayGraphQL(GraphQL[Context, None]):
     def __init__(self, schema: object, backend: Backend, settings: Settings) -> None:
-        super().__init__(schema, multipart_uploads_enabled=True)  # type: ignore[arg-type]
+        assert isinstance(schema, Schema)
+        schema.extensions = (*schema.extensions, Unavailable)
+        super().__init__(schema, multipart_uploads_enabled=True)
         self.backend = backend
         self.settings = settings
 
@@ -219,6 +257,8 @@ class GatewayGraphQL(GraphQL[Context, None]):
         response.headers["content-type"] = content_type(exchange.media_type)
         if response.status_code == 401:
             response.headers["www-authenticate"] = WWW_AUTHENTICATE
+        if response.status_code == 503:
+            response.headers["retry-after"] = str(DatabaseBusy.retry_after)
         return response
 
     def _for_get(self, request: Request, response: Response) -> Response:
@@ -313,6 +353,9 @@ class GatewayGraphQL(GraphQL[Context, None]):
             verdict = outcome(result.data, result.errors)
             exchange.outcomes.append(verdict)
             exchange.errors = exchange.errors or bool(result.errors)
+            exchange.unavailable = exchange.unavailable or any(
+                (error.extensions or {}).get("code") == UNAVAILABLE for error in result.errors or ()
+            )
             if verdict is not Outcome.EXECUTED and exchange.media_type == GRAPHQL_RESPONSE_JSON:
                 # Nothing ran: no data entry (the spec's rule for a 4xx in this media type).
                 data.pop("data", None)

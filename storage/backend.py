@@ -1,17 +1,32 @@
 """What every use case works with: the database, the blob store and the limits, plus the two
-locks that keep concurrent writers correct (a product's lists, a shared blob)."""
+locks that keep concurrent writers correct (a product's lists, a shared blob).
+
+Lock order. On PostgreSQL a write transaction takes
+
+1. the locks of every blob it may store or delete, all at once before anything else, ordered
+   by lock number (``lock_blobs``: advisory locks, numbered by the key's hash);
+2. then the row of at most one product (``lock_product``, ``lock_members``: FOR UPDATE);
+3. then it reads and writes that product's rows.
+
+Every path keeps this order: uploads and syncs go through ``blob_transaction`` (which knows
+their keys before the transaction starts), and releasing blobs or collecting garbage takes
+blob locks only. So no two transactions can wait for each other in a cycle, whatever order
+their requests name the bytes in. SQLite serialises whole write transactions instead
+(``BEGIN IMMEDIATE``). A transaction that PostgreSQL aborts anyway is run again whole
+(``Database.retrying``).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import models
-from storage.blobs import BlobStore, sha256_of
+from storage.blobs import BlobStore, TempBlob, sha256_of
 from storage.database import Database
 from storage.enums import ErrorCode
 from storage.errors import FieldPath, MediaFailure, Problem
@@ -23,6 +38,8 @@ from storage.rendition_service import Renditions
 product_t: sa.Table = models.Product.__table__  # type: ignore[attr-defined]
 image_t: sa.Table = models.Image.__table__  # type: ignore[attr-defined]
 video_t: sa.Table = models.Video.__table__  # type: ignore[attr-defined]
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -44,6 +61,26 @@ class ProductRef:
 
 def _no_product(ref: ProductRef) -> Problem:
     return Problem(ref.field, ErrorCode.NOT_FOUND, "The product does not exist.")
+
+
+@dataclass
+class BlobChanges:
+    """What one transaction of ``Backend.blob_transaction`` does to blobs: which of the
+    temporary blobs it was given it stores, and which keys its deleted rows referred to."""
+
+    temps: Mapping[str, TempBlob]
+    stored: set[str] = field(default_factory=set)
+    dropped: set[str] = field(default_factory=set)
+
+    def store(self, key: str) -> None:
+        """Move the temporary blob of ``key`` to its key before the transaction commits."""
+        if key not in self.temps:
+            raise ValueError(f"No temporary blob was locked for {key!r}")
+        self.stored.add(key)
+
+    def drop(self, keys: Iterable[str]) -> None:
+        """Delete these blobs once the transaction committed, unless still referenced."""
+        self.dropped.update(keys)
 
 
 @dataclass
@@ -83,25 +120,79 @@ class Backend:
             found = (await connection.execute(sa.select(product_t.c.id).where(condition))).first()
         return [] if found else [_no_product(ref)]
 
-    async def lock_blob(self, session: AsyncSession, key: str) -> None:
-        """Serialise "store a row that refers to key" with "delete key if unreferenced"."""
-        if not self.db.sqlite:
-            await session.execute(
-                sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key}
-            )
+    async def lock_blobs(self, session: AsyncSession, keys: Iterable[str]) -> None:
+        """Serialise "store a row that refers to key" with "delete key if unreferenced": hold
+        the locks of ``keys`` until the transaction ends. Taken before any row lock and in
+        the order of the lock numbers (two keys whose hashes collide share one lock)."""
+        wanted = sorted(set(keys))
+        if self.db.sqlite or not wanted:
+            return
+        numbers = await session.execute(
+            sa.text("SELECT DISTINCT hashtextextended(k, 0) FROM unnest(CAST(:keys AS text[])) k"),
+            {"keys": wanted},
+        )
+        for number in sorted(numbers.scalars()):
+            await session.execute(sa.text("SELECT pg_advisory_xact_lock(:n)"), {"n": number})
+
+    async def unreferenced(self, session: AsyncSession, keys: Iterable[str]) -> list[str]:
+        """Those of ``keys`` that no image or video row refers to (ask under their locks)."""
+        wanted = sorted(set(keys))
+        used = sa.union(
+            sa.select(image_t.c.blob_key).where(image_t.c.blob_key.in_(wanted)),
+            sa.select(video_t.c.blob_key).where(video_t.c.blob_key.in_(wanted)),
+        )
+        referenced = set((await session.execute(used)).scalars())
+        return [key for key in wanted if key not in referenced]
 
     async def release_blobs(self, keys: Iterable[str]) -> None:
         """Delete each blob that no row refers to any more (called after the rows are gone)."""
-        for key in sorted(set(keys)):
+        wanted = set(keys)
+        if not wanted:
+            return
+
+        async def attempt() -> None:
             async with self.db.write() as session:
-                await self.lock_blob(session, key)
-                used = sa.union_all(
-                    sa.select(image_t.c.id).where(image_t.c.blob_key == key),
-                    sa.select(video_t.c.id).where(video_t.c.blob_key == key),
-                ).limit(1)
-                if (await session.execute(used)).first() is None:
+                await self.lock_blobs(session, wanted)
+                for key in await self.unreferenced(session, wanted):
                     async with self.renditions.exclusive(sha256_of(key)):
                         await self.blobs.delete(key)
+
+        await self.db.retrying(attempt)
+
+    async def blob_transaction(
+        self,
+        work: Callable[[AsyncSession, BlobChanges], Awaitable[T]],
+        temps: Mapping[str, TempBlob] | None = None,
+    ) -> T:
+        """Run ``work`` in one write transaction that may store the temporary blobs ``temps``
+        (by key) and drop blobs; the one way use cases store or delete blobs.
+
+        The keys of ``temps`` are locked first (the lock order above). The blobs that ``work``
+        stores are moved to their keys after it, before the commit, and given back when the
+        transaction fails; the blobs it drops are released after the commit. A transaction
+        that the database aborts as a conflict is run again whole, moves included, so the
+        temporary blobs stay where they are: the caller discards them."""
+        given = dict(temps or {})
+
+        async def attempt() -> tuple[T, set[str]]:
+            changes = BlobChanges(given)
+            moved: list[str] = []
+            try:
+                async with self.db.write() as session:
+                    await self.lock_blobs(session, given)
+                    result = await work(session, changes)
+                    for key in sorted(changes.stored):
+                        moved.append(key)  # first: a move that fails half-way is taken back too
+                        await self.blobs.commit(given[key], key)
+            except BaseException:
+                if moved:
+                    await self.release_blobs(moved)
+                raise
+            return result, changes.dropped
+
+        result, dropped = await self.db.retrying(attempt)
+        await self.release_blobs(dropped)
+        return result
 
     async def lock_members(
         self,

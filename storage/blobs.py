@@ -10,8 +10,10 @@ Content addressing gives three properties the rest of the system relies on:
 
 Bytes arrive as a stream: :meth:`BlobStore.receive` writes them to a temporary
 blob while hashing and counting (stopping at the size limit), the caller
-inspects the temporary file, and :meth:`BlobStore.commit` moves it to its key
-atomically. Nothing in this module holds a whole file in memory.
+inspects the temporary file, :meth:`BlobStore.commit` stores it under its key
+atomically (keeping the temporary blob, so that a transaction that is run again
+can commit it again), and :meth:`BlobStore.discard` removes the temporary blob
+at the end. Nothing in this module holds a whole file in memory.
 """
 
 from __future__ import annotations
@@ -154,10 +156,10 @@ class BlobStore(Protocol):
         ...
 
     async def commit(self, temp: TempBlob, key: str) -> None:
-        """Store a temporary blob under ``key`` atomically (it is durable on return).
+        """Store the bytes of a temporary blob under ``key`` atomically (durable on return).
 
-        When ``key`` already exists it holds the same bytes, so the temporary blob is
-        discarded instead.
+        The temporary blob stays until :meth:`discard`. When ``key`` already exists it holds
+        the same bytes, and nothing is written.
         """
         ...
 
@@ -252,14 +254,20 @@ class LocalBlobStore:
         await _remove_missing_ok(self._own_temp_path(temp))
 
     async def commit(self, temp: TempBlob, key: str) -> None:
+        """A second hard link to the temporary file, renamed to the key: the bytes are not
+        copied, and the temporary file stays for another commit."""
         source = self._own_temp_path(temp)
         target = self.path_for(key)
         if await aiofiles.os.path.isfile(target):
-            await _remove_missing_ok(source)
             return
         await aiofiles.os.makedirs(target.parent, exist_ok=True)
         await anyio.to_thread.run_sync(_fsync, source, False)
-        await aiofiles.os.replace(source, target)
+        link = self._temp_root / temp_name(_TEMP_SUFFIX)
+        try:
+            await anyio.to_thread.run_sync(os.link, source, link)
+            await aiofiles.os.replace(link, target)
+        finally:
+            _remove_now(link)
         await anyio.to_thread.run_sync(_fsync, target.parent, True)
 
     async def delete(self, key: str) -> None:

@@ -4,20 +4,53 @@ SQLite gets two engines over the same file: readers use the driver's default (no
 for a plain SELECT, so WAL readers never wait), writers open every transaction with
 ``BEGIN IMMEDIATE`` so that concurrent read-then-write transactions serialise instead of
 failing with "database is locked". PostgreSQL uses one engine; writers lock the product row
-instead (see ``Repository.lock_product``).
+and the blobs they store instead (``Backend.lock_blobs`` and ``Backend.lock_product``, in that
+order). A transaction that PostgreSQL aborts anyway (a deadlock, a serialization failure) is
+run again whole by ``Database.retrying``.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+TRANSACTION_ATTEMPTS = 4
+RETRY_BACKOFF = 0.05
+"""Seconds; the n-th retry waits a random time below ``RETRY_BACKOFF * 2**n`` (jitter, so
+that transactions that deadlocked each other do not meet again)."""
+
+CONFLICT_STATES = frozenset({"40P01", "40001"})
+"""PostgreSQL's deadlock_detected and serialization_failure: the transaction was aborted and
+changed nothing, and running it again can succeed."""
+
+T = TypeVar("T")
+
+
+class DatabaseBusy(Exception):
+    """A transaction was aborted by every attempt (deadlocks, serialization failures); nothing
+    of it was applied, and the client may try again after ``retry_after`` seconds."""
+
+    retry_after = 1
+
+    def __init__(self) -> None:
+        super().__init__("The database is busy; nothing was changed. Try again.")
+
+
+def is_conflict(error: BaseException) -> bool:
+    """Whether the database aborted a transaction because of other transactions."""
+    return isinstance(error, DBAPIError) and getattr(error.orig, "sqlstate", None) in (
+        CONFLICT_STATES
+    )
 
 
 def is_sqlite(url: str) -> bool:
@@ -53,8 +86,9 @@ def _sqlite_begin_immediate(connection: Connection) -> None:
 class Database:
     """The gateway's engines: ``read()`` for plain selects, ``write()`` for one transaction."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, attempts: int = TRANSACTION_ATTEMPTS) -> None:
         self.url = url
+        self.attempts = attempts
         self.sqlite = is_sqlite(url)
         if self.sqlite:
             self.read_engine = create_async_engine(url, pool_size=8, max_overflow=8)
@@ -84,6 +118,22 @@ class Database:
         session = AsyncSession(self.write_engine, expire_on_commit=False)
         async with session, session.begin():
             yield session
+
+    async def retrying(self, attempt: Callable[[], Awaitable[T]]) -> T:
+        """Run ``attempt`` (one whole transaction, and the undoing of whatever it did outside
+        the database when it fails) again while the database aborts it as a conflict; raise
+        ``DatabaseBusy`` when every attempt was aborted."""
+        failed = 0
+        while True:
+            try:
+                return await attempt()
+            except DBAPIError as error:
+                failed += 1
+                if not is_conflict(error):
+                    raise
+                if failed >= self.attempts:
+                    raise DatabaseBusy() from error
+            await asyncio.sleep(random.uniform(0, RETRY_BACKOFF * 2**failed))
 
     async def ping(self) -> None:
         async with self.read() as connection:

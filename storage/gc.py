@@ -5,11 +5,12 @@ Use cases delete a blob as soon as the last row that refers to it is committed a
 normal operation there is nothing to collect. A process killed between moving a blob to its
 key and committing its row (or before deleting a blob whose rows were deleted) leaves one.
 
-Safe while gateways run: each candidate is checked again inside a write transaction that
-holds the blob's lock (``Backend.lock_blob``: SQLite's write lock, a PostgreSQL advisory
-lock), the same lock an upload holds from moving its blob to committing its row, and only
-then deleted. A blob that a running upload is about to commit is therefore either not yet
-at its key when the store is listed, or referred to by the time it is checked.
+Safe while gateways run: each candidate is checked again inside a write transaction that holds
+the blob's lock (``Backend.lock_blobs``: SQLite's write lock, a PostgreSQL advisory lock), the
+same lock an upload holds from moving its blob to committing its row, asked
+``Backend.unreferenced`` as releasing a blob does, and only then deleted. A blob that a running
+upload is about to commit is therefore either not yet at its key when the store is listed, or
+referred to by the time it is checked.
 
 Renditions are derived and regenerated on request, so removing a folder that an upload of
 the same bytes needs a moment later costs only its regeneration.
@@ -106,12 +107,8 @@ async def collect_garbage(
         if key in referenced_keys:
             continue
         async with backend.db.write() as session:
-            await backend.lock_blob(session, key)
-            used = sa.union_all(
-                sa.select(image_t.c.id).where(image_t.c.blob_key == key),
-                sa.select(video_t.c.id).where(video_t.c.blob_key == key),
-            ).limit(1)
-            if (await session.execute(used)).first() is not None:
+            await backend.lock_blobs(session, [key])
+            if not await backend.unreferenced(session, [key]):
                 continue  # committed since the listing: keep it
             result.blobs.append(key)
             result.freed_bytes += _size(backend, key)

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import models, validation
-from storage.backend import Backend, ProductRef
+from storage.backend import Backend, BlobChanges, ProductRef
 from storage.blobs import TempBlob, blob_key
 from storage.enums import ErrorCode, ImageType, MediaSource
 from storage.errors import FieldPath, MediaFailure, Problem
@@ -123,39 +123,32 @@ def _duplicate(field: FieldPath) -> Problem:
 
 
 async def _insert(backend: Backend, received: Sequence[_Received]) -> list[int]:
-    moved: list[str] = []
-    try:
-        async with backend.db.write() as session:
-            product = await backend.lock_product(session, received[0].image.product)
-            sums = [item.temp.sha256 for item in received]
-            existing = set(
-                (
-                    await session.execute(
-                        sa.select(image_t.c.checksum).where(
-                            image_t.c.product_id == product.id, image_t.c.checksum.in_(sums)
-                        )
+    async def work(session: AsyncSession, changes: BlobChanges) -> list[int]:
+        product = await backend.lock_product(session, received[0].image.product)
+        sums = [item.temp.sha256 for item in received]
+        existing = set(
+            (
+                await session.execute(
+                    sa.select(image_t.c.checksum).where(
+                        image_t.c.product_id == product.id, image_t.c.checksum.in_(sums)
                     )
-                ).scalars()
-            )
-            duplicates = [
-                _duplicate(item.image.content.field)
-                for item in received
-                if item.temp.sha256 in existing
-            ]
-            if duplicates:
-                raise MediaFailure(duplicates)
-            ids = []
-            for item in received:
-                ids.append(await _insert_one(session, product.id, item))
-            for item in received:
-                await backend.lock_blob(session, item.key)
-                moved.append(item.key)  # first: a move that fails half-way is taken back too
-                await backend.blobs.commit(item.temp, item.key)
-            return ids
-    except BaseException:
-        if moved:
-            await backend.release_blobs(moved)
-        raise
+                )
+            ).scalars()
+        )
+        duplicates = [
+            _duplicate(item.image.content.field)
+            for item in received
+            if item.temp.sha256 in existing
+        ]
+        if duplicates:
+            raise MediaFailure(duplicates)
+        ids = []
+        for item in received:
+            ids.append(await _insert_one(session, product.id, item))
+            changes.store(item.key)
+        return ids
+
+    return await backend.blob_transaction(work, {item.key: item.temp for item in received})
 
 
 async def _insert_one(session: AsyncSession, product_id: int, item: _Received) -> int:
@@ -262,7 +255,8 @@ async def set_main_image(backend: Backend, image_id: int) -> int:
 async def delete_images(backend: Backend, image_ids: Sequence[int]) -> list[int]:
     field: FieldPath = ("ids",)
     validation.require_id_list(image_ids, field)
-    async with backend.db.write() as session:
+
+    async def work(session: AsyncSession, changes: BlobChanges) -> None:
         product_id, rows = await backend.lock_members(
             session,
             image_t,
@@ -277,7 +271,9 @@ async def delete_images(backend: Backend, image_ids: Sequence[int]) -> list[int]
         for option in {row.option for row in rows}:
             await Gallery.images(product_id, option).close_up(session)
         await Gallery.downloadables(product_id).close_up(session)
-    await backend.release_blobs(row.blob_key for row in rows)
+        changes.drop(row.blob_key for row in rows)
+
+    await backend.blob_transaction(work)
     return list(image_ids)
 
 

@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import models, validation
-from storage.backend import Backend, ProductRef
+from storage.backend import Backend, BlobChanges, ProductRef
 from storage.enums import ErrorCode
 from storage.errors import MediaFailure, Problem
 from storage.gallery import IMAGE_ORDER
@@ -97,7 +97,7 @@ async def update_product(
 
 
 async def delete_product(backend: Backend, product_id: int) -> DeletedProduct:
-    async with backend.db.write() as session:
+    async def work(session: AsyncSession, changes: BlobChanges) -> DeletedProduct:
         await backend.lock_product(session, ProductRef(id=product_id, field=("id",)))
         images = (
             await session.execute(
@@ -125,10 +125,12 @@ async def delete_product(backend: Backend, product_id: int) -> DeletedProduct:
         for table in (downloadable_t, image_t, video_t):
             await session.execute(sa.delete(table).where(table.c.product_id == product_id))
         await session.execute(sa.delete(product_t).where(product_t.c.id == product_id))
-    await backend.release_blobs([r.blob_key for r in images] + [r.blob_key for r in videos])
-    return DeletedProduct(
-        product_id=product_id,
-        image_ids=[r.id for r in images],
-        video_ids=[r.id for r in videos],
-        downloadable_ids=downloadable_ids,
-    )
+        changes.drop([r.blob_key for r in images] + [r.blob_key for r in videos])
+        return DeletedProduct(
+            product_id=product_id,
+            image_ids=[r.id for r in images],
+            video_ids=[r.id for r in videos],
+            downloadable_ids=downloadable_ids,
+        )
+
+    return await backend.blob_transaction(work)

@@ -8,11 +8,12 @@ What stays local, in a work directory (by default the media root):
 
 - temporary blobs (``<work>/.tmp``): bytes stream there while they are hashed and counted,
   exactly as in :class:`~storage.blobs.LocalBlobStore` (an internal one does it), and
-  :meth:`S3BlobStore.commit` uploads them;
+  :meth:`S3BlobStore.commit` uploads them (and leaves them for another commit until they
+  are discarded);
 - a read-through cache of originals (``<work>/.s3-cache/ab/ab12….jpg``) for decoders that
   need a file (Pillow making renditions): :meth:`S3BlobStore.local_copy` downloads an
-  object once, to a temporary file renamed into place. A committed upload is moved into the
-  cache instead of being deleted, so warming its renditions downloads nothing. The cache
+  object once, to a temporary file renamed into place. A committed upload is hard-linked into
+  the cache, so warming its renditions downloads nothing. The cache
   holds only copies of immutable objects: any file of it may be deleted at any time.
 
 Credentials and region come from the usual ``AWS_*`` variables (boto3's own lookup), the
@@ -22,6 +23,7 @@ runs in a worker thread; its clients are thread-safe.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -205,11 +207,9 @@ class S3BlobStore:
         target = self._cache.path_for(key)
 
         def keep() -> None:
-            try:
+            with contextlib.suppress(OSError):  # already cached, or no hard links: no copy
                 target.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(temp.path, target)
-            except OSError:
-                temp.path.unlink(missing_ok=True)
+                os.link(temp.path, target)
 
         self._temps._own_temp_path(temp)
         await anyio.to_thread.run_sync(keep)

@@ -20,8 +20,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import models, validation
-from storage.backend import Backend, ProductRef
+from storage.backend import Backend, BlobChanges, ProductRef
 from storage.blobs import TempBlob, blob_key
+from storage.database import DatabaseBusy
 from storage.enums import DownloadStatus, ErrorCode, ImageType, MediaSource
 from storage.errors import FieldPath, FileRejected, MediaFailure, Problem
 from storage.fetcher import Fetcher, check_url
@@ -65,6 +66,10 @@ class SyncOutcome:
 class _Download:
     temp: TempBlob
     info: ImageInfo
+
+    @property
+    def key(self) -> str:
+        return blob_key(self.temp.sha256, self.info.extension)
 
 
 class _Downloads:
@@ -265,6 +270,8 @@ async def _apply(
         for _ in range(APPLY_ATTEMPTS):
             try:
                 return await _transaction(backend, request, claimed)
+            except DatabaseBusy as busy:
+                raise MediaFailure.one(("productSku",), ErrorCode.INVALID, str(busy)) from None
             except _Retry as retry:
                 for url in retry.urls:  # download what a concurrent sync deleted, then retry
                     result = await downloads.fetch(url)
@@ -284,32 +291,26 @@ async def _apply(
 async def _transaction(
     backend: Backend, request: SyncRequest, claimed: dict[str, _Download]
 ) -> int:
-    moved: list[str] = []
-    released: list[str] = []
-    try:
-        async with backend.db.write() as session:
-            product = await backend.lock_product(
-                session, ProductRef(sku=request.sku.strip(), field=("productSku",))
-            )
-            released = await _write_list(backend, session, product.id, request, claimed, moved)
-    except BaseException:
-        if moved:
-            await backend.release_blobs(moved)
-        raise
-    await backend.release_blobs(released)
-    return product.id
+    async def work(session: AsyncSession, changes: BlobChanges) -> int:
+        product = await backend.lock_product(
+            session, ProductRef(sku=request.sku.strip(), field=("productSku",))
+        )
+        await _write_list(session, product.id, request, claimed, changes)
+        return product.id
+
+    temps = {download.key: download.temp for download in claimed.values()}
+    return await backend.blob_transaction(work, temps)
 
 
 async def _write_list(
-    backend: Backend,
     session: AsyncSession,
     product_id: int,
     request: SyncRequest,
     claimed: dict[str, _Download],
-    moved: list[str],
-) -> list[str]:
-    """Make the product's downloadable images exactly ``request.items``; returns the blob keys
-    of the images it deleted (to release once committed)."""
+    changes: BlobChanges,
+) -> None:
+    """Make the product's downloadable images exactly ``request.items``: new images store
+    their blobs, the blobs of deleted images are dropped."""
     d, i = downloadable_t, image_t
     existing = {
         row.url: row
@@ -331,7 +332,7 @@ async def _write_list(
     dropped_rows = (
         await session.execute(sa.select(i.c.blob_key, i.c.option).where(i.c.id.in_(dropped_images)))
     ).all()
-    keys = [row.blob_key for row in dropped_rows]
+    changes.drop(row.blob_key for row in dropped_rows)
     await session.execute(sa.delete(d).where(d.c.id.in_([row.id for row in dropped])))
     await session.execute(sa.delete(i).where(i.c.id.in_(dropped_images)))
 
@@ -354,7 +355,7 @@ async def _write_list(
             image_id = int(existing[item.url].image_id)
         else:
             image_id, created = await _store(
-                backend, session, product_id, item, download, images, owned, index, moved
+                session, product_id, item, download, images, owned, index, changes
             )
         owned.add(image_id)
         if not created:  # new images are made in the default gallery with the item's type
@@ -391,11 +392,9 @@ async def _write_list(
         await Gallery.images(product_id, option).close_up(session)
     for option in {row.option for row in dropped_rows if row.option is not None}:
         await Gallery.images(product_id, option).close_up(session)
-    return keys
 
 
 async def _store(
-    backend: Backend,
     session: AsyncSession,
     product_id: int,
     item: SyncItem,
@@ -403,7 +402,7 @@ async def _store(
     images: dict[str, Any],
     owned: set[int],
     index: int,
-    moved: list[str],
+    changes: BlobChanges,
 ) -> tuple[int, bool]:
     """The image for newly downloaded bytes: one the product already has (adopted), or a new
     one; and whether it is new."""
@@ -417,7 +416,6 @@ async def _store(
                 "These bytes are already another image of this sync.",
             )
         return int(same.id), False
-    key = blob_key(temp.sha256, info.extension)
     image_id = await insert_row(
         session,
         image_t,
@@ -432,11 +430,9 @@ async def _store(
         mime_type=info.mime_type,
         file_size=temp.size,
         checksum=temp.sha256,
-        blob_key=key,
+        blob_key=download.key,
     )
-    await backend.lock_blob(session, key)
-    moved.append(key)  # first: a move that fails half-way is taken back too
-    await backend.blobs.commit(temp, key)
+    changes.store(download.key)
     images[temp.sha256] = _Seen(image_id, temp.sha256, None)
     return image_id, True
 

@@ -6,9 +6,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import models, validation
-from storage.backend import Backend, ProductRef
+from storage.backend import Backend, BlobChanges, ProductRef
 from storage.blobs import blob_key
 from storage.enums import ErrorCode, MediaSource
 from storage.errors import FieldPath, MediaFailure
@@ -34,44 +35,40 @@ async def upload_video(backend: Backend, video: NewVideo) -> int:
         raise MediaFailure(problems)
     temp, info = await receive_video(backend, video.content)
     key = blob_key(temp.sha256, info.extension)
-    moved = False
+
+    async def work(session: AsyncSession, changes: BlobChanges) -> int:
+        product = await backend.lock_product(session, video.product)
+        same = sa.select(video_t.c.id).where(
+            video_t.c.product_id == product.id, video_t.c.checksum == temp.sha256
+        )
+        if (await session.execute(same)).first() is not None:
+            raise MediaFailure.one(
+                video.content.field,
+                ErrorCode.DUPLICATE,
+                "The product already has a video with these bytes.",
+            )
+        gallery = Gallery.videos(product.id)
+        row = models.Video(
+            product_id=product.id,
+            position=len(await gallery.order(session)),
+            source=video.source.value,
+            mime_type=info.mime_type,
+            file_size=temp.size,
+            checksum=temp.sha256,
+            blob_key=key,
+            width=info.width,
+            height=info.height,
+            duration_seconds=info.duration_seconds,
+        )
+        session.add(row)
+        await session.flush()
+        assert row.id is not None
+        await gallery.place(session, row.id, video.position)
+        changes.store(key)
+        return row.id
+
     try:
-        async with backend.db.write() as session:
-            product = await backend.lock_product(session, video.product)
-            same = sa.select(video_t.c.id).where(
-                video_t.c.product_id == product.id, video_t.c.checksum == temp.sha256
-            )
-            if (await session.execute(same)).first() is not None:
-                raise MediaFailure.one(
-                    video.content.field,
-                    ErrorCode.DUPLICATE,
-                    "The product already has a video with these bytes.",
-                )
-            gallery = Gallery.videos(product.id)
-            row = models.Video(
-                product_id=product.id,
-                position=len(await gallery.order(session)),
-                source=video.source.value,
-                mime_type=info.mime_type,
-                file_size=temp.size,
-                checksum=temp.sha256,
-                blob_key=key,
-                width=info.width,
-                height=info.height,
-                duration_seconds=info.duration_seconds,
-            )
-            session.add(row)
-            await session.flush()
-            assert row.id is not None
-            await gallery.place(session, row.id, video.position)
-            await backend.lock_blob(session, key)
-            moved = True  # first: a move that fails half-way is taken back too
-            await backend.blobs.commit(temp, key)
-            video_id = row.id
-    except BaseException:
-        if moved:
-            await backend.release_blobs([key])
-        raise
+        video_id = await backend.blob_transaction(work, {key: temp})
     finally:
         await backend.blobs.discard(temp)
     backend.events.media_uploaded("video", temp.size)
@@ -117,7 +114,8 @@ async def reorder_videos(backend: Backend, video_ids: Sequence[int]) -> int:
 async def delete_videos(backend: Backend, video_ids: Sequence[int]) -> list[int]:
     field: FieldPath = ("ids",)
     validation.require_id_list(video_ids, field)
-    async with backend.db.write() as session:
+
+    async def work(session: AsyncSession, changes: BlobChanges) -> None:
         product_id, rows = await backend.lock_members(
             session,
             video_t,
@@ -127,5 +125,7 @@ async def delete_videos(backend: Backend, video_ids: Sequence[int]) -> list[int]
         )
         await session.execute(sa.delete(video_t).where(video_t.c.id.in_(video_ids)))
         await Gallery.videos(product_id).close_up(session)
-    await backend.release_blobs(row.blob_key for row in rows)
+        changes.drop(row.blob_key for row in rows)
+
+    await backend.blob_transaction(work)
     return list(video_ids)

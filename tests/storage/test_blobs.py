@@ -178,7 +178,23 @@ async def test_commit_places_file_at_its_key(store: LocalBlobStore) -> None:
     await store.commit(temp, key)
     assert store.path_for(key).read_bytes() == data
     assert await store.exists(key)
-    assert not temp.path.exists()
+    assert temp_files(store) == [temp.path.name]  # kept for another commit
+    await store.discard(temp)
+    assert store.path_for(key).read_bytes() == data
+    assert temp_files(store) == []
+
+
+async def test_a_kept_temporary_blob_commits_again_after_its_key_was_deleted(
+    store: LocalBlobStore,
+) -> None:
+    """A transaction that is run again after its blob was taken back stores it again."""
+    data = os.urandom(5000)
+    temp, key = await received(store, data)
+    await store.commit(temp, key)
+    await store.delete(key)
+    await store.commit(temp, key)
+    assert store.path_for(key).read_bytes() == data
+    await store.discard(temp)
     assert temp_files(store) == []
 
 
@@ -192,6 +208,8 @@ async def test_second_commit_of_same_bytes_keeps_one_file(store: LocalBlobStore)
     await store.commit(second, key)
     assert store.path_for(key).stat().st_ino == stat_before.st_ino
     assert os.listdir(store.path_for(key).parent) == [key.split("/")[1]]
+    for temp in (first, second):
+        await store.discard(temp)
     assert temp_files(store) == []
     assert await stored_keys(store) == [key]
 
@@ -231,6 +249,7 @@ async def test_keys_lists_exactly_committed_keys(store: LocalBlobStore) -> None:
 async def test_clean_temporary_removes_leftovers(store: LocalBlobStore) -> None:
     temp, key = await received(store, b"kept")
     await store.commit(temp, key)
+    await store.discard(temp)
     old = [await store.receive(stream([b"left over"]), limit=100) for _ in range(3)]
     recent = await store.receive(stream([b"in flight"]), limit=100)
     hour_ago = time.time() - 3601
