@@ -14,6 +14,8 @@ from dataclasses import dataclass, field, replace
 from cross_web import AsyncHTTPRequestAdapter
 from cross_web import HTTPException as ViewHTTPException
 from graphql import GraphQLError
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import DEFAULT_MAX_HEADER_COUNT, DEFAULT_MAX_HEADER_SIZE
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
@@ -53,6 +55,15 @@ from storage.database import DatabaseBusy
 
 OVER_LIMIT_MESSAGES = ("Too many files", "Too many fields", "Part exceeded", "Field exceeded")
 """How Starlette's multipart parser starts the messages of its limits (the rest is malformed)."""
+
+PART_HEADERS_LIMIT = (
+    f"The headers of a multipart part are over the limit: at most {DEFAULT_MAX_HEADER_COUNT} "
+    f"headers of at most {format_size(DEFAULT_MAX_HEADER_SIZE)} each. The gateway never uses "
+    "the filename of a file part (media are stored under the hash of their bytes): send a "
+    "short one."
+)
+"""Starlette's multipart parser keeps python-multipart's header limits and cannot be given
+others; a long client filename is the usual way past them."""
 
 EXCHANGE = "media_gateway.graphql"
 """The scope key of the request's ``Exchange``."""
@@ -240,6 +251,8 @@ class GatewayGraphQL(GraphQL[Context, None]):
         except BodyStalled as exc:
             return refused(408, str(exc))
         except MultiPartException as exc:
+            if _over_header_limits(exc):
+                return refused(413, PART_HEADERS_LIMIT)
             status = 413 if str(exc).startswith(OVER_LIMIT_MESSAGES) else 400
             return refused(status, f"Malformed or over-limit multipart body: {exc}")
         except HTTPException as exc:
@@ -285,6 +298,21 @@ class GatewayGraphQL(GraphQL[Context, None]):
             kept = ("etag", "cache-control", "vary")
             return Response(status_code=304, headers={k: response.headers[k] for k in kept})
         return response
+
+    async def parse_multipart(self, request: AsyncHTTPRequestAdapter) -> dict[str, str]:
+        """Strawberry's, once every path of the ``map`` leads to a value in the operations
+        (Strawberry would add a key for a path that leads nowhere and go on without it)."""
+        form = await request.get_form_data()
+        operations, files_map = (form.form.get(name, "{}") for name in ("operations", "map"))
+        path = missing_map_path(
+            self.parse_json(operations) if isinstance(operations, str | bytes) else operations,
+            self.parse_json(files_map) if isinstance(files_map, str | bytes) else files_map,
+        )
+        if path is not None:
+            raise ViewHTTPException(
+                400, f"The multipart map names {path!r}, which is not a value in the operations."
+            )
+        return await super().parse_multipart(request)
 
     async def parse_http_body(
         self, request: AsyncHTTPRequestAdapter
@@ -371,6 +399,41 @@ class GatewayGraphQL(GraphQL[Context, None]):
             bad_token=credentials.bad_token,
             public_read=self.settings.public_read,
         )
+
+
+def _over_header_limits(exc: BaseException) -> bool:
+    """Whether python-multipart's header limits are what Starlette's "Invalid multipart data."
+    (through its HTTPException and our MultiPartException) stands for."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, MultipartParseError) and str(cause).startswith("Maximum header"):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
+def missing_map_path(operations: object, files_map: object) -> str | None:
+    """The first path of a multipart ``map`` that names no value in the operations (the spec's
+    paths lead to the placeholders of the files); None when all do. A map of the wrong shape
+    is left to the shape check of ``parse_http_body``."""
+    if not isinstance(files_map, dict):
+        return None
+    for paths in files_map.values():
+        for path in paths if isinstance(paths, list) else ():
+            if isinstance(path, str) and not _leads_to_value(operations, path.split(".")):
+                return path
+    return None
+
+
+def _leads_to_value(target: object, keys: list[str]) -> bool:
+    for key in keys:
+        if isinstance(target, dict) and key in target:
+            target = target[key]
+        elif isinstance(target, list) and key.isdigit() and int(key) < len(target):
+            target = target[int(key)]
+        else:
+            return False
+    return True
 
 
 __all__ = ["EXCHANGE", "Exchange", "GatewayGraphQL", "error_response"]

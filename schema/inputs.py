@@ -1,21 +1,51 @@
-"""Input types of the contract."""
+"""Input types of the contract. Free text is checked before any SQL by the rules of
+``storage.validation``: at most the length its description gives, no control character
+(Unicode Cc); SKUs and options are trimmed."""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import strawberry
 from strawberry.file_uploads import Upload
 
+from schema import arguments
 from schema.types import ImageType, MediaSource
 from storage import enums
+from storage.validation import (
+    ALT_LENGTH,
+    FILENAME_LENGTH,
+    NAME_LENGTH,
+    OPTION_LENGTH,
+    SEARCH_LENGTH,
+    SKU_LENGTH,
+    URL_LENGTH,
+)
+
+TEXT = "no control characters"
+SKU = f"At most {SKU_LENGTH} characters, {TEXT}; trimmed."
+OPTION = f"At most {OPTION_LENGTH} characters, {TEXT}; trimmed."
 
 
 @strawberry.input
 class ProductFilter:
-    skus: list[str] | None = strawberry.field(default=None, description="At most 100.")
+    skus: list[str] | None = strawberry.field(
+        default=None, description=f"At most 100, each at most {SKU_LENGTH} characters."
+    )
     search: str | None = strawberry.field(
-        default=None, description="Case-insensitive substring of sku or name."
+        default=None,
+        description=f"Case-insensitive substring of sku or name; at most {SEARCH_LENGTH} "
+        f"characters, {TEXT}.",
     )
     has_images: bool | None = None
+
+    def checked(self) -> ProductFilter:
+        """This filter once its text is within its limits (else BAD_USER_INPUT), trimmed."""
+        return replace(
+            self,
+            skus=arguments.trimmed_list(self.skus, "filter.skus", SKU_LENGTH),
+            search=arguments.text(self.search, "filter.search", SEARCH_LENGTH),
+        )
 
 
 @strawberry.input
@@ -23,21 +53,35 @@ class ImageFilter:
     product_ids: list[strawberry.ID] | None = strawberry.field(
         default=None, description="At most 100."
     )
-    product_skus: list[str] | None = strawberry.field(default=None, description="At most 100.")
-    option: str | None = None
+    product_skus: list[str] | None = strawberry.field(
+        default=None, description=f"At most 100, each at most {SKU_LENGTH} characters."
+    )
+    option: str | None = strawberry.field(default=None, description=OPTION)
     image_type: ImageType | None = None  # type: ignore[valid-type]
+
+    def checked(self) -> ImageFilter:
+        """This filter once its text is within its limits (else BAD_USER_INPUT), trimmed."""
+        return replace(
+            self,
+            product_skus=arguments.trimmed_list(
+                self.product_skus, "filter.productSkus", SKU_LENGTH
+            ),
+            option=arguments.trimmed(self.option, "filter.option", OPTION_LENGTH),
+        )
 
 
 @strawberry.input
 class ProductCreateInput:
-    sku: str
-    name: str
+    sku: str = strawberry.field(description=SKU)
+    name: str = strawberry.field(description=f"At most {NAME_LENGTH} characters, {TEXT}; trimmed.")
 
 
 @strawberry.input
 class ProductUpdateInput:
-    sku: str | None = None
-    name: str | None = None
+    sku: str | None = strawberry.field(default=None, description=SKU)
+    name: str | None = strawberry.field(
+        default=None, description=f"At most {NAME_LENGTH} characters, {TEXT}; trimmed."
+    )
 
 
 @strawberry.input(
@@ -45,15 +89,19 @@ class ProductUpdateInput:
 )
 class UploadImageInput:
     product_id: strawberry.ID | None = None
-    product_sku: str | None = None
+    product_sku: str | None = strawberry.field(default=None, description=SKU)
     file: Upload | None = None
     base64: str | None = strawberry.field(
         default=None, description="File content, standard base64."
     )
     filename: str | None = strawberry.field(
-        default=None, description="With base64; letters, digits, - _ . only."
+        default=None,
+        description=f"With base64; at most {FILENAME_LENGTH} letters, digits, - _ . only.",
     )
-    url: str | None = strawberry.field(default=None, description="Fetched by the gateway.")
+    url: str | None = strawberry.field(
+        default=None,
+        description=f"Fetched by the gateway; at most {URL_LENGTH} characters, {TEXT}.",
+    )
     position: int | None = strawberry.field(
         default=None, description="Insert here (0-based); append when null."
     )
@@ -61,23 +109,27 @@ class UploadImageInput:
     source: MediaSource | None = strawberry.field(  # type: ignore[valid-type]
         default=None, description="UPLOAD for file/base64, URL for url, when null."
     )
-    option: str | None = None
-    alt: str | None = None
+    option: str | None = strawberry.field(default=None, description=OPTION)
+    alt: str | None = strawberry.field(
+        default=None, description=f"At most {ALT_LENGTH} characters, {TEXT}."
+    )
 
 
 @strawberry.input
 class UploadImagesInput:
     product_id: strawberry.ID | None = None
-    product_sku: str | None = None
-    files: list[Upload] = strawberry.field(description="Appended in order; all or nothing.")
+    product_sku: str | None = strawberry.field(default=None, description=SKU)
+    files: list[Upload] = strawberry.field(
+        description="Appended in order; all or nothing. The same bytes twice are DUPLICATE."
+    )
     image_type: ImageType | None = enums.ImageType.DEFAULT  # type: ignore[valid-type]
-    option: str | None = None
+    option: str | None = strawberry.field(default=None, description=OPTION)
 
 
 @strawberry.input
 class UploadVideoInput:
     product_id: strawberry.ID | None = None
-    product_sku: str | None = None
+    product_sku: str | None = strawberry.field(default=None, description=SKU)
     file: Upload
     position: int | None = None
     source: MediaSource | None = None  # type: ignore[valid-type]
@@ -89,20 +141,26 @@ class UpdateImageInput:
         default=None, description="Move to this position; others shift."
     )
     image_type: ImageType | None = None  # type: ignore[valid-type]
-    alt: str | None = strawberry.field(default=strawberry.UNSET, description="null clears it.")
+    alt: str | None = strawberry.field(
+        default=strawberry.UNSET,
+        description=f"null clears it. At most {ALT_LENGTH} characters, {TEXT}.",
+    )
     option: str | None = strawberry.field(
-        default=strawberry.UNSET, description="null moves the image to the default gallery."
+        default=strawberry.UNSET,
+        description=f"null moves the image to the default gallery. {OPTION}",
     )
 
 
 @strawberry.input
 class SyncImageItem:
-    url: str
+    url: str = strawberry.field(description=f"At most {URL_LENGTH} characters, {TEXT}.")
     position: int | None = strawberry.field(default=0, description="Ties are broken by list order.")
     image_type: ImageType | None = enums.ImageType.DEFAULT  # type: ignore[valid-type]
 
 
 @strawberry.input
 class SyncImagesInput:
-    product_sku: str
+    product_sku: str = strawberry.field(
+        description=f"{SKU} In syncImagesBulk each SKU once (REPEATED_ID)."
+    )
     images: list[SyncImageItem]

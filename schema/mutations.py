@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import TypeVar
 
 import strawberry
@@ -22,7 +23,7 @@ from schema.inputs import (
     UploadVideoInput,
 )
 from schema.types import DownloadableImage, Image, Product, Video, load_images, load_product
-from schema.uploads import check_filename, close_all, from_base64, from_upload
+from schema.uploads import check_filename, from_base64, from_upload
 from storage import enums, images, products, sync, validation, videos
 from storage.backend import ProductRef
 from storage.errors import MediaFailure
@@ -71,20 +72,21 @@ class SyncImagesPayload:
     user_errors: list[MediaError]
 
 
-async def run(
-    info: Info, action: Callable[[], Awaitable[T]], uploads: Sequence[object] = ()
-) -> tuple[T | None, list[MediaError]]:
+async def run(info: Info, action: Callable[[], Awaitable[T]]) -> tuple[T | None, list[MediaError]]:
+    """Run a use case. File parts stay open: another field of the request may use the same
+    part; the GraphQL view closes them once the response is sent."""
     try:
         result = await action()
     except MediaFailure as failure:
         return None, errors_of(failure)
-    finally:
-        await close_all(uploads)
     info.context.loaders.clear()
     return result, []
 
 
 def product_ref(product_id: strawberry.ID | None, product_sku: str | None) -> ProductRef:
+    problems = validation.optional_text(product_sku, ("productSku",), validation.SKU_LENGTH)
+    if problems:
+        raise MediaFailure(problems)
     if product_id is None and validation.is_blank(product_sku):
         raise MediaFailure.one(
             ("productId",), enums.ErrorCode.REQUIRED, "Give one of productId and productSku."
@@ -183,7 +185,7 @@ class Mutation:
             )
             return await images.upload_image(backend, new)
 
-        pk, errors = await run(info, action, [input.file] if input.file else [])
+        pk, errors = await run(info, action)
         image = (await load_images(info, [pk]))[0] if pk else None
         return ImagePayload(image=image, user_errors=errors)
 
@@ -193,7 +195,7 @@ class Mutation:
 
         async def action() -> list[int]:
             ref = product_ref(input.product_id, input.product_sku)
-            problems = validation.id_list(input.files, ("files",))
+            problems = validation.id_list(input.files, ("files",), item="file")
             if problems:
                 raise MediaFailure(problems)
             new = [
@@ -207,7 +209,7 @@ class Mutation:
             ]
             return await images.upload_images(backend, new)
 
-        pks, errors = await run(info, action, input.files)
+        pks, errors = await run(info, action)
         loaded = await load_images(info, pks) if pks else None
         return ImagesPayload(
             images=[i for i in loaded if i] if loaded is not None else None, user_errors=errors
@@ -226,7 +228,7 @@ class Mutation:
             )
             return await videos.upload_video(backend, new)
 
-        pk, errors = await run(info, action, [input.file])
+        pk, errors = await run(info, action)
         return VideoPayload(video=await _video(info, pk), user_errors=errors)
 
     @strawberry.mutation
@@ -328,13 +330,16 @@ class Mutation:
         (outcome,) = await sync.sync_images(backend, backend.fetcher, [_sync_request(input)])
         return await _sync_payload(info, outcome)
 
-    @strawberry.mutation(description="Each SKU is its own all-or-nothing sync; at most 100.")
+    @strawberry.mutation(
+        description="Each SKU is its own all-or-nothing sync; at most 100, each SKU once. "
+        'Error fields start at the input: ["inputs", "2", "images", "0", "url"].'
+    )
     async def sync_images_bulk(
         self, info: Info, inputs: list[SyncImagesInput]
     ) -> list[SyncImagesPayload]:
         if len(inputs) > validation.MAX_LIST:
             error = MediaError(
-                field=None,
+                field=["inputs"],
                 code=enums.ErrorCode.TOO_MANY,
                 message=f"{len(inputs)} inputs; at most {validation.MAX_LIST}. None was run.",
             )
@@ -345,7 +350,10 @@ class Mutation:
         backend = info.context.backend
         requests = [_sync_request(i) for i in inputs]
         outcomes = await sync.sync_images(backend, backend.fetcher, requests)
-        return [await _sync_payload(info, outcome) for outcome in outcomes]
+        return [
+            await _sync_payload(info, outcome, ("inputs", str(index)))
+            for index, outcome in enumerate(outcomes)
+        ]
 
     @strawberry.mutation(description="Rebuilds the renditions of these images (at most 100).")
     async def regenerate_renditions(
@@ -395,12 +403,17 @@ def _sync_request(input: SyncImagesInput) -> sync.SyncRequest:
     )
 
 
-async def _sync_payload(info: Info, outcome: sync.SyncOutcome) -> SyncImagesPayload:
+async def _sync_payload(
+    info: Info, outcome: sync.SyncOutcome, at: tuple[str, ...] = ()
+) -> SyncImagesPayload:
+    """``at``: where the input sits in the mutation's arguments (its errors' fields start there)."""
     if outcome.problems or outcome.product_id is None:
         return SyncImagesPayload(
             product_sku=outcome.sku,
             images=None,
-            user_errors=[MediaError.of(p) for p in outcome.problems],
+            user_errors=[
+                MediaError.of(replace(p, field=(*at, *p.field))) for p in outcome.problems
+            ],
         )
     loaders = info.context.loaders
     loaders.clear()

@@ -8,6 +8,7 @@ from typing import TypeVar
 import strawberry
 from graphql import GraphQLError
 
+from schema import arguments
 from schema.connections import (
     DownloadableImageGroupConnection,
     DownloadableImageGroupEdge,
@@ -37,7 +38,7 @@ from schema.types import (
 from storage import enums, reads
 from storage.pages import InvalidCursor, Page
 from storage.records import main_image
-from storage.validation import MAX_LIST
+from storage.validation import MAX_LIST, SKU_LENGTH
 
 T = TypeVar("T")
 
@@ -101,6 +102,7 @@ class Query:
             pk = pk_of(id, "Product")
             record = await info.context.loaders.product.load(pk) if pk else None
         else:
+            sku = arguments.trimmed(sku, "sku", SKU_LENGTH)
             async with info.context.backend.db.read() as connection_:
                 record = await reads.product_by_sku(connection_, sku or "")
         return Product.of(record) if record else None
@@ -118,6 +120,7 @@ class Query:
         first = check_first(first, 20, 100)
         if filter is not None:
             _too_many("filter.skus", filter.skus)
+            filter = filter.checked()
         query = reads.ProductQuery(
             skus=filter.skus if filter else None,
             search=filter.search if filter else None,
@@ -150,6 +153,7 @@ class Query:
         first = check_first(first, 100, 1000)
         if filter is not None:
             _too_many("filter.productSkus", filter.product_skus)
+            filter = filter.checked()
         query = reads.ImageQuery(
             product_ids=_product_pks(filter.product_ids) if filter else None,
             product_skus=filter.product_skus if filter else None,
@@ -194,6 +198,7 @@ class Query:
         after: str | None = None,
     ) -> DownloadableImageGroupConnection:
         first = check_first(first, 20, 100)
+        product_sku = arguments.trimmed(product_sku, "productSku", SKU_LENGTH)
         async with info.context.backend.db.read() as c:
             page = await _page(
                 reads.downloadable_group_page(c, product_sku, first=first, after=after)

@@ -9,9 +9,10 @@ from typing import Any
 
 import strawberry
 
+from schema import arguments
 from schema.context import Info
 from schema.ids import to_global_id
-from storage import enums
+from storage import enums, validation
 from storage.records import (
     DownloadableImageRecord,
     ImageRecord,
@@ -81,6 +82,7 @@ class Product(Node):
         option: str | None = None,
         image_type: ImageType | None = None,  # type: ignore[valid-type]
     ) -> list[Image]:
+        option = arguments.trimmed(option, "option", validation.OPTION_LENGTH)
         gallery = await info.context.loaders.product_images.load(self.pk)
         main = main_image(gallery)
         return [

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Literal
 
@@ -22,8 +22,6 @@ from storage.receiving import Incoming, receive_image
 
 image_t: sa.Table = models.Image.__table__  # type: ignore[attr-defined]
 downloadable_t: sa.Table = models.DownloadableImage.__table__  # type: ignore[attr-defined]
-
-ALT_LENGTH = 1000
 
 
 class Keep(Enum):
@@ -69,7 +67,7 @@ def _check_new(image: NewImage) -> list[Problem]:
     return (
         validation.position(image.position, ("position",))
         + validation.option_name(image.option, ("option",))
-        + validation.optional_text(image.alt, ("alt",), ALT_LENGTH)
+        + validation.optional_text(image.alt, ("alt",), validation.ALT_LENGTH)
     )
 
 
@@ -82,6 +80,7 @@ async def upload_images(backend: Backend, images: Sequence[NewImage]) -> list[in
     problems += await backend.check_product(images[0].product)
     if problems:
         raise MediaFailure(problems)
+    images = [replace(image, option=validation.trimmed(image.option)) for image in images]
     received: list[_Received] = []
     try:
         for image in images:
@@ -109,12 +108,16 @@ async def upload_image(backend: Backend, image: NewImage) -> int:
 
 
 def _repeated_bytes(received: Sequence[_Received]) -> list[Problem]:
-    seen: set[str] = set()
+    """The same bytes twice in one request: DUPLICATE at each later one, naming the first."""
+    first: dict[str, FieldPath] = {}
     problems = []
     for item in received:
-        if item.temp.sha256 in seen:
-            problems.append(_duplicate(item.image.content.field))
-        seen.add(item.temp.sha256)
+        field = item.image.content.field
+        if item.temp.sha256 in first:
+            earlier = validation.field_name(first[item.temp.sha256])
+            message = f"These bytes are also {earlier} of this request."
+            problems.append(Problem(field, ErrorCode.DUPLICATE, message))
+        first.setdefault(item.temp.sha256, field)
     return problems
 
 
@@ -179,8 +182,9 @@ async def update_image(backend: Backend, image_id: int, changes: ImageChanges) -
     problems = validation.position(changes.position, ("position",))
     if changes.option is not KEEP:
         problems += validation.option_name(changes.option, ("option",))
+        changes = replace(changes, option=validation.trimmed(changes.option))
     if changes.alt is not KEEP:
-        problems += validation.optional_text(changes.alt, ("alt",), ALT_LENGTH)
+        problems += validation.optional_text(changes.alt, ("alt",), validation.ALT_LENGTH)
     if problems:
         raise MediaFailure(problems)
     async with backend.db.write() as session:

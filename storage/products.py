@@ -20,9 +20,6 @@ image_t: sa.Table = models.Image.__table__  # type: ignore[attr-defined]
 video_t: sa.Table = models.Video.__table__  # type: ignore[attr-defined]
 downloadable_t: sa.Table = models.DownloadableImage.__table__  # type: ignore[attr-defined]
 
-SKU_LENGTH = 255
-NAME_LENGTH = 1000
-
 
 @dataclass(frozen=True)
 class DeletedProduct:
@@ -48,8 +45,8 @@ async def _sku_in_use(session: AsyncSession, sku: str, other_than: int | None = 
 
 
 async def create_product(backend: Backend, sku: str, name: str) -> int:
-    problems = validation.required_text(sku, ("sku",), SKU_LENGTH)
-    problems += validation.required_text(name, ("name",), NAME_LENGTH)
+    problems = validation.required_text(sku, ("sku",), validation.SKU_LENGTH)
+    problems += validation.required_text(name, ("name",), validation.NAME_LENGTH)
     if problems:
         raise MediaFailure(problems)
     sku, name = sku.strip(), name.strip()
@@ -71,9 +68,9 @@ async def update_product(
 ) -> int:
     problems: list[Problem] = []
     if sku is not None:
-        problems += validation.required_text(sku, ("sku",), SKU_LENGTH)
+        problems += validation.required_text(sku, ("sku",), validation.SKU_LENGTH)
     if name is not None:
-        problems += validation.required_text(name, ("name",), NAME_LENGTH)
+        problems += validation.required_text(name, ("name",), validation.NAME_LENGTH)
     if problems:
         raise MediaFailure(problems)
     values: dict[str, object] = {}

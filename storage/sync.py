@@ -35,7 +35,6 @@ product_t: sa.Table = models.Product.__table__  # type: ignore[attr-defined]
 image_t: sa.Table = models.Image.__table__  # type: ignore[attr-defined]
 downloadable_t: sa.Table = models.DownloadableImage.__table__  # type: ignore[attr-defined]
 
-URL_LENGTH = 2048
 DOWNLOADS_AT_ONCE = 16
 APPLY_ATTEMPTS = 3
 
@@ -146,10 +145,9 @@ def fetched(fetcher: Fetcher, url: str, field: FieldPath, limit: int) -> Incomin
 
 
 def check_sync_url(url: str, field: FieldPath) -> list[Problem]:
-    if validation.is_blank(url):
-        return [Problem(field, ErrorCode.REQUIRED, "url must not be blank.")]
-    if len(url) > URL_LENGTH:
-        return [Problem(field, ErrorCode.INVALID, f"url is longer than {URL_LENGTH} characters.")]
+    problems = validation.required_text(url, field, validation.URL_LENGTH)
+    if problems:
+        return problems
     try:
         check_url(url)
     except FileRejected as rejected:
@@ -158,7 +156,7 @@ def check_sync_url(url: str, field: FieldPath) -> list[Problem]:
 
 
 def _check(request: SyncRequest) -> list[Problem]:
-    problems = validation.required_text(request.sku, ("productSku",), 255)
+    problems = validation.required_text(request.sku, ("productSku",), validation.SKU_LENGTH)
     if len(request.items) > validation.MAX_LIST:
         problems.append(
             Problem(
@@ -180,6 +178,21 @@ def _check(request: SyncRequest) -> list[Problem]:
         problems += url_problems
         problems += validation.position(item.position, (*at, "position"))
     return problems
+
+
+def _repeated_sku(request: SyncRequest, index: int, first_of: dict[str, int]) -> list[Problem]:
+    """A SKU (trimmed) that an earlier request of the same call holds, valid or not: only
+    the first may run, as two lists for one product cannot both become its list."""
+    sku = request.sku.strip()
+    if not sku:
+        return []
+    if sku not in first_of:
+        first_of[sku] = index
+        return []
+    message = (
+        f"This SKU is also the SKU of input {first_of[sku]} of this request; only that one runs."
+    )
+    return [Problem(("productSku",), ErrorCode.REPEATED_ID, message)]
 
 
 async def _known_urls(backend: Backend, sku: str) -> tuple[int | None, set[str]]:
@@ -212,9 +225,10 @@ async def sync_images(
 ) -> list[SyncOutcome]:
     outcomes = [SyncOutcome(sku=r.sku) for r in requests]
     needs: dict[int, list[str]] = {}
+    first_of: dict[str, int] = {}
     for index, request in enumerate(requests):
         outcome = outcomes[index]
-        outcome.problems = _check(request)
+        outcome.problems = _check(request) + _repeated_sku(request, index, first_of)
         if outcome.problems:
             continue
         product_id, known = await _known_urls(backend, request.sku.strip())

@@ -966,7 +966,10 @@ async def test_bulk_each_sku_is_all_or_nothing_and_downloads_are_shared(
     assert [d["url"] for d in payloads[0]["images"]] == [shared, one]
     assert payloads[0]["userErrors"] == []
     error = only_error(payloads[1])
-    assert (error["field"], error["code"]) == (["images", "1", "url"], "DOWNLOAD_FAILED")
+    assert (error["field"], error["code"]) == (
+        ["inputs", "1", "images", "1", "url"],
+        "DOWNLOAD_FAILED",
+    )
     assert "404" in error["message"]
     assert only_error(payloads[2])["code"] == "NOT_FOUND"
     assert [d["url"] for d in payloads[3]["images"]] == [three, shared]
