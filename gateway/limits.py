@@ -170,7 +170,7 @@ class ListArguments:
             if entries > MAX_ENTRIES:
                 raise _too_many_entries(name, entries)
             if bound is not None and bound.counts_output:
-                follows = len(self._items(self._resolved(given.value)))
+                follows = len(self._items(given.value))
         return follows
 
     def _entries(
