@@ -49,6 +49,7 @@ from gateway.graphql_http import (
 )
 from gateway.settings import Settings
 from schema import Context
+from schema.operation_choice import OPERATION_RESOLUTION_FAILURE
 from storage.backend import Backend
 from storage.blobs import format_size
 from storage.database import DatabaseBusy
@@ -369,7 +370,8 @@ class GatewayGraphQL(GraphQL[Context, None]):
                 ) from exc
             if isinstance(cause, CannotGetOperationTypeError):
                 # GetOperation() failed: a GraphQL request error, not a malformed request.
-                return PreExecutionError(data=None, errors=[GraphQLError(exc.reason)])
+                error = GraphQLError(exc.reason, extensions={"code": OPERATION_RESOLUTION_FAILURE})
+                return PreExecutionError(data=None, errors=[error])
             raise
 
     async def process_result(

@@ -11,13 +11,23 @@ each time it can appear in the response, multiplied down the tree:
 * a field with a ``first`` argument counts ``first`` times: a list field directly, a
   connection (``products``, ``images``, ``videos``, ``downloadableImages``) through the list
   fields right under it (``edges``), so its ``pageInfo`` and ``totalCount`` count once;
-* a list without ``first`` (``Product.images``, ``Image.renditions``, a payload's list)
-  counts ``list_factor`` times (10 by default): a generous guess of a gallery's size;
+* a field whose output follows a list argument (``Image.renditions(sizes:)``,
+  ``syncImagesBulk(inputs:)``, ``deleteImages(ids:)``, …: ``counts_output`` in
+  schema/list_bounds.py) counts that list's real length, like a ``first``;
+* any other list without ``first`` (``Product.images``, ``renditions`` without ``sizes``, a
+  payload's list) counts ``list_factor`` times (10 by default): a generous guess of a
+  gallery's size;
 * ``first`` comes from the literal, else the variable's value, else the variable's default,
   else the argument's default; a negative ``first`` counts 0 (the field refuses it anyway);
 * introspection fields (``__schema``, ``__type``, ``__typename``) cost nothing: they are
   bounded by the schema, and ``MEDIA_GATEWAY_INTROSPECTION=false`` turns them off;
 * fragments count where they are spread; ``@skip``/``@include`` are ignored (an upper bound).
+
+**List bounds**: every list argument, and every list inside an input object, has the bound
+that schema/list_bounds.py declares, checked on literals and on variables' values (a variable
+absent takes its default). A list over it, a repeated entry where entries are distinct, or an
+argument holding more than ``MAX_ENTRIES`` entries in all is refused with code
+``BAD_USER_INPUT``: nothing is coerced, validated or run.
 
 **Expansion**: the number of selections once every fragment spread is replaced by its
 fragment, introspection included. Ten fragments that each spread the next one twice are 40
@@ -32,17 +42,20 @@ Every operation of the document is checked, not only the one that would run.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from graphql import (
     DocumentNode,
+    EnumValueNode,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
     GraphQLField,
+    GraphQLInputObjectType,
+    GraphQLInputType,
     GraphQLInterfaceType,
     GraphQLList,
     GraphQLNamedType,
@@ -51,12 +64,21 @@ from graphql import (
     GraphQLSchema,
     InlineFragmentNode,
     IntValueNode,
+    ListValueNode,
+    NullValueNode,
+    ObjectValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
+    StringValueNode,
+    ValueNode,
     VariableNode,
     get_named_type,
 )
 from strawberry.extensions import SchemaExtension
+
+from schema import TOO_LARGE
+from schema.errors import bad_user_input
+from schema.list_bounds import ARGUMENTS, INPUT_FIELDS, MAX_ENTRIES, ListBound
 
 LIST_FACTOR = 10
 """What a list without ``first`` counts for (Product.images, Image.renditions, …)."""
@@ -68,7 +90,14 @@ CEILING = 10**15
 """Figures stop growing here (a figure this high reads "at least this much")."""
 
 TOO_COSTLY = "QUERY_TOO_COSTLY"
-TOO_LARGE = "QUERY_TOO_LARGE"
+
+
+class Refused(Exception):
+    """A document refused while it is priced; ``error`` is what the client gets."""
+
+    def __init__(self, error: GraphQLError) -> None:
+        super().__init__(error.message)
+        self.error = error
 
 
 def _saturated(value: int) -> int:
@@ -119,6 +148,113 @@ class Expansion:
 
 
 @dataclass
+class ListArguments:
+    """Checks the list bounds of one operation's arguments (schema/list_bounds.py) on literals
+    and variables' values, before graphql-core coerces anything. A variable is measured once
+    per place it fills, however often it is spread."""
+
+    variables: Mapping[str, Any]
+    defaults: Mapping[str, ValueNode | None]
+    _measured: dict[tuple[str, int, int], int] = field(default_factory=dict, init=False)
+
+    def check(self, node: FieldNode, parent: str, definition: GraphQLField) -> int | None:
+        """Checks the field's arguments; the length of the list its output follows, if any."""
+        follows: int | None = None
+        for given in node.arguments or ():
+            name = given.name.value
+            argument = definition.args.get(name)
+            if argument is None:
+                continue  # unknown argument: validation reports it
+            bound = ARGUMENTS.get((parent, node.name.value, name))
+            entries = self._entries(given.value, argument.type, bound, name)
+            if entries > MAX_ENTRIES:
+                raise _too_many_entries(name, entries)
+            if bound is not None and bound.counts_output:
+                follows = len(self._items(given.value))
+        return follows
+
+    def _entries(
+        self, value: object, type_: GraphQLInputType, bound: ListBound | None, path: str
+    ) -> int:
+        """The entries of the lists in ``value`` (a literal or JSON), each bound checked."""
+        if isinstance(value, VariableNode):
+            key = (value.name.value, id(type_), id(bound))
+            if key not in self._measured:
+                self._measured[key] = self._entries(self._variable(value), type_, bound, path)
+            return self._measured[key]
+        if isinstance(type_, GraphQLNonNull):
+            type_ = type_.of_type
+        if isinstance(type_, GraphQLList):
+            items = self._items(value)
+            if bound is not None:
+                _check_bound(items, bound, path, self._plain)
+            total = len(items)
+            for index, item in enumerate(items):
+                total += self._entries(item, type_.of_type, None, f"{path}.{index}")
+                if total > MAX_ENTRIES:
+                    raise _too_many_entries(path, total)
+            return total
+        if isinstance(type_, GraphQLInputObjectType):
+            total = 0
+            for name, item in self._fields(value).items():
+                field_ = type_.fields.get(name)
+                if field_ is not None:
+                    bound = INPUT_FIELDS.get((type_.name, name))
+                    total += self._entries(item, field_.type, bound, f"{path}.{name}")
+            return total
+        return 0
+
+    def _variable(self, node: VariableNode) -> object:
+        name = node.name.value
+        return self.variables[name] if name in self.variables else self.defaults.get(name)
+
+    def _resolved(self, value: object) -> object:
+        return self._variable(value) if isinstance(value, VariableNode) else value
+
+    def _items(self, value: object) -> list[object]:
+        """The entries of a list value; a single value is a list of one (input coercion)."""
+        value = self._resolved(value)
+        if value is None or isinstance(value, NullValueNode):
+            return []
+        if isinstance(value, ListValueNode):
+            return list(value.values)
+        return list(value) if isinstance(value, list) else [value]
+
+    def _fields(self, value: object) -> dict[str, object]:
+        value = self._resolved(value)
+        if isinstance(value, ObjectValueNode):
+            return {f.name.value: f.value for f in value.fields}
+        return dict(value) if isinstance(value, dict) else {}
+
+    def _plain(self, value: object) -> object:
+        """An entry as a comparable value (an enum's or string's text), or None."""
+        value = self._resolved(value)
+        if isinstance(value, EnumValueNode | StringValueNode):
+            return value.value
+        return value if isinstance(value, str | int) else None
+
+
+def _check_bound(
+    items: list[object], bound: ListBound, path: str, plain: Callable[[object], object]
+) -> None:
+    if len(items) > bound.refused_over:
+        raise Refused(bad_user_input(f"{path} holds {len(items)} values; at most {bound.maximum}."))
+    if bound.distinct:
+        seen: set[object] = set()
+        for item in items:
+            value = plain(item)
+            if value is not None and value in seen:
+                raise Refused(bad_user_input(f"{path} holds {value} more than once."))
+            seen.add(value)
+
+
+def _too_many_entries(path: str, entries: int) -> Refused:
+    return Refused(
+        bad_user_input(f"{path} holds {entries} list entries in all; at most {MAX_ENTRIES}.")
+    )
+
+
+@dataclass
 class CostEstimator:
     """Prices the operations of one document against one set of variable values."""
 
@@ -127,6 +263,7 @@ class CostEstimator:
     variables: Mapping[str, Any] = field(default_factory=dict)
     list_factor: int = LIST_FACTOR
     _defaults: dict[str, Any] = field(default_factory=dict, init=False)
+    _lists: ListArguments = field(init=False)
     _memo: dict[tuple[str, int | None], int] = field(default_factory=dict, init=False)
 
     def operation(self, operation: OperationDefinitionNode) -> int:
@@ -137,6 +274,7 @@ class CostEstimator:
             definition.variable.name.value: definition.default_value
             for definition in operation.variable_definitions or ()
         }
+        self._lists = ListArguments(self.variables, self._defaults)
         self._memo = {}
         return self._selections(operation.selection_set, root, None, frozenset())
 
@@ -194,6 +332,9 @@ class CostEstimator:
         if definition is None:
             return 0  # unknown field: validation reports it
         first = self._first(node, definition)
+        follows = self._lists.check(node, parent.name, definition)
+        if first is None:
+            first = follows
         output = definition.type
         if isinstance(output, GraphQLNonNull):
             output = output.of_type
@@ -246,7 +387,8 @@ def document_costs(
     variables: Mapping[str, Any] | None = None,
     list_factor: int = LIST_FACTOR,
 ) -> dict[str | None, int]:
-    """The estimated cost of each operation of ``document``, by operation name."""
+    """The estimated cost of each operation of ``document``, by operation name; raises
+    ``Refused`` when an argument is over its list bound."""
     estimator = CostEstimator(schema, _fragments(document), variables or {}, list_factor)
     return {
         (operation.name.value if operation.name else None): estimator.operation(operation)
@@ -270,7 +412,7 @@ def check_document(
     max_selections: int = MAX_SELECTIONS,
     list_factor: int = LIST_FACTOR,
 ) -> GraphQLError | None:
-    """The error refusing ``document``, or None when it is within both limits."""
+    """The error refusing ``document``, or None when it is within the limits."""
     size = expanded_size(document)
     if size > max_selections:
         amount = f"at least {size}" if size >= CEILING else str(size)
@@ -279,7 +421,11 @@ def check_document(
             f"over the limit of {max_selections}.",
             extensions={"code": TOO_LARGE, "selections": size, "maxSelections": max_selections},
         )
-    for name, cost in document_costs(schema, document, variables, list_factor).items():
+    try:
+        costs = document_costs(schema, document, variables, list_factor)
+    except Refused as refused:
+        return refused.error
+    for name, cost in costs.items():
         if cost > max_cost:
             which = f"Operation '{name}'" if name else "The operation"
             amount = f"at least {cost}" if cost >= CEILING else f"up to {cost}"
@@ -331,7 +477,9 @@ __all__ = [
     "TOO_COSTLY",
     "TOO_LARGE",
     "CostEstimator",
+    "ListArguments",
     "QueryCostLimiter",
+    "Refused",
     "check_document",
     "document_costs",
     "expanded_size",

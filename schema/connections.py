@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from typing import TypeVar
 
 import strawberry
-from graphql import GraphQLError
 
+from schema.errors import bad_user_input
 from schema.types import DownloadableImage, Image, Product, Video
 from storage.pages import Page
 
@@ -88,7 +88,7 @@ def check_first(first: int | None, default: int, maximum: int) -> int:
     if first is None:
         return default
     if not 1 <= first <= maximum:
-        raise GraphQLError(f"first must be between 1 and {maximum}; it was {first}.")
+        raise bad_user_input(f"first must be between 1 and {maximum}; it was {first}.")
     return first
 
 

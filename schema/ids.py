@@ -15,14 +15,22 @@ def to_global_id(type_name: str, pk: int) -> strawberry.ID:
     return strawberry.ID(base64.b64encode(f"{type_name}:{pk}".encode()).decode())
 
 
+MAX_PK = 2**31 - 1
+"""Primary keys are INTEGER columns (PostgreSQL's is 32-bit): an id past it names no row, and
+the database would refuse it as a parameter."""
+
+
 def from_global_id(value: str) -> tuple[str, int] | None:
-    """The (type, pk) of a global id, or None when it is not one of ours."""
+    """The (type, pk) of a global id, or None when it is not one of ours: its pk must be
+    written as we write it (ASCII digits, no sign, no leading zero) and lie in 1..MAX_PK."""
     try:
         type_name, _, pk = base64.b64decode(value.encode(), validate=True).decode().partition(":")
-        number = int(pk)
     except (binascii.Error, UnicodeError, ValueError):
         return None
-    if not type_name or number < 1 or not pk.isdigit():
+    if not type_name or not pk.isascii() or not pk.isdigit() or len(pk) > len(str(MAX_PK)):
+        return None
+    number = int(pk)
+    if str(number) != pk or not 1 <= number <= MAX_PK:
         return None
     return type_name, number
 

@@ -8,6 +8,9 @@ from collections.abc import Iterator
 from graphql import ExecutionResult, GraphQLError, OperationDefinitionNode
 from strawberry.extensions import SchemaExtension
 
+OPERATION_RESOLUTION_FAILURE = "OPERATION_RESOLUTION_FAILURE"
+"""``extensions.code`` when the operation to run cannot be chosen (Apollo Server's name)."""
+
 
 class RequireOperationName(SchemaExtension):
     def on_execute(self) -> Iterator[None]:
@@ -22,7 +25,8 @@ class RequireOperationName(SchemaExtension):
                     data=None,
                     errors=[
                         GraphQLError(
-                            "Must provide operation name if query contains multiple operations."
+                            "Must provide operation name if query contains multiple operations.",
+                            extensions={"code": OPERATION_RESOLUTION_FAILURE},
                         )
                     ],
                 )

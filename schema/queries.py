@@ -6,7 +6,6 @@ from collections.abc import Awaitable
 from typing import TypeVar
 
 import strawberry
-from graphql import GraphQLError
 
 from schema import arguments
 from schema.connections import (
@@ -23,6 +22,7 @@ from schema.connections import (
     connection,
 )
 from schema.context import Info
+from schema.errors import bad_user_input
 from schema.ids import from_global_id, pk_of
 from schema.inputs import ImageFilter, ProductFilter
 from schema.types import (
@@ -38,23 +38,18 @@ from schema.types import (
 from storage import enums, reads
 from storage.pages import InvalidCursor, Page
 from storage.records import main_image
-from storage.validation import MAX_LIST, SKU_LENGTH
+from storage.validation import SKU_LENGTH
 
 T = TypeVar("T")
 
 
-def _too_many(name: str, values: list[str] | None) -> None:
-    if values is not None and len(values) > MAX_LIST:
-        raise GraphQLError(f"{name} holds {len(values)} values; at most {MAX_LIST}.")
-
-
 def _product_pks(ids: list[strawberry.ID] | None) -> list[int] | None:
+    """Its length is bounded before execution (schema/list_bounds.py)."""
     if ids is None:
         return None
-    _too_many("productIds", list(ids))
     pks = [pk_of(i, "Product") for i in ids]
     if None in pks:
-        raise GraphQLError("productIds holds a value that is not a Product id.")
+        raise bad_user_input("productIds holds a value that is not a Product id.")
     return [pk for pk in pks if pk is not None]
 
 
@@ -62,7 +57,7 @@ async def _page(read: Awaitable[Page[T]]) -> Page[T]:
     try:
         return await read
     except InvalidCursor as exc:
-        raise GraphQLError(str(exc)) from None
+        raise bad_user_input(str(exc)) from None
 
 
 async def node_by_id(info: Info, value: str) -> Node | None:
@@ -97,7 +92,7 @@ class Query:
         self, info: Info, id: strawberry.ID | None = None, sku: str | None = None
     ) -> Product | None:
         if (id is None) == (sku is None):
-            raise GraphQLError("Give exactly one of id and sku.")
+            raise bad_user_input("Give exactly one of id and sku.")
         if id is not None:
             pk = pk_of(id, "Product")
             record = await info.context.loaders.product.load(pk) if pk else None
@@ -119,7 +114,6 @@ class Query:
     ) -> ProductConnection:
         first = check_first(first, 20, 100)
         if filter is not None:
-            _too_many("filter.skus", filter.skus)
             filter = filter.checked()
         query = reads.ProductQuery(
             skus=filter.skus if filter else None,
@@ -152,7 +146,6 @@ class Query:
     ) -> ImageConnection:
         first = check_first(first, 100, 1000)
         if filter is not None:
-            _too_many("filter.productSkus", filter.product_skus)
             filter = filter.checked()
         query = reads.ImageQuery(
             product_ids=_product_pks(filter.product_ids) if filter else None,
@@ -174,7 +167,9 @@ class Query:
         record = await info.context.loaders.video.load(pk) if pk else None
         return Video.of(record, info) if record else None
 
-    @strawberry.field(description="Ordered by product, position. first: 1..1000.")
+    @strawberry.field(
+        description="Ordered by product, position. first: 1..1000; productIds: at most 100."
+    )
     async def videos(
         self,
         info: Info,

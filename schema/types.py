@@ -141,7 +141,8 @@ class Image(Node):
         return await load_product(info, self.product_pk)
 
     @strawberry.field(
-        description="One entry per requested size, in the order asked; all sizes when null."
+        description="One entry per requested size, in the order asked (each size at most "
+        "once); all sizes when null."
     )
     def renditions(
         self,

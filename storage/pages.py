@@ -8,13 +8,17 @@ import binascii
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 T = TypeVar("T")
+
+MIN_INTEGER = -(2**31)
+MAX_INTEGER = 2**31 - 1
+"""The range of an INTEGER column (PostgreSQL's is 32-bit), every integer key's type."""
 
 
 class InvalidCursor(ValueError):
@@ -55,15 +59,27 @@ def decode_cursor(name: str, cursor: str, keys: Sequence[SortKey]) -> list[Any]:
     decoded: list[Any] = []
     for key, value in zip(keys, values, strict=True):
         try:
-            if key.kind is datetime:
-                decoded.append(datetime.fromisoformat(value))
-            elif not isinstance(value, key.kind) or isinstance(value, bool):
-                raise TypeError
-            else:
-                decoded.append(value)
-        except (TypeError, ValueError) as exc:
+            decoded.append(_key_value(key.kind, value))
+        except (TypeError, ValueError, OverflowError) as exc:
             raise InvalidCursor("The cursor is not valid.") from exc
     return decoded
+
+
+def _key_value(kind: type, value: object) -> Any:
+    """One value of a cursor as its column can take it; anything else raises. Keys are
+    INTEGER columns, text, or UTC timestamps."""
+    if kind is datetime:
+        if not isinstance(value, str):
+            raise TypeError
+        moment = datetime.fromisoformat(value)
+        return moment.astimezone(UTC) if moment.tzinfo else moment
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise TypeError
+    if isinstance(value, int) and not MIN_INTEGER <= value <= MAX_INTEGER:
+        raise ValueError
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError  # PostgreSQL text holds no NUL
+    return value
 
 
 def after_clause(
