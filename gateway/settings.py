@@ -53,6 +53,14 @@ class Settings(BaseSettings):
     max_json_bytes: int = 16 * MIB
     body_idle_timeout: float = 30.0
     """Seconds a client may send no request-body bytes before it gets 408."""
+    request_header_timeout: float = 10.0
+    """Seconds from a request's first byte (a connection's opening, for its first request)
+    until its headers must be complete; then 408 and the connection is closed."""
+    body_timeout: float = 20.0
+    """Base seconds for receiving a request body whole, plus its size at ``min_body_rate``."""
+    min_body_rate: float = 50_000.0
+    """Bytes per second a request body must keep up on average (its deadline is
+    ``body_timeout`` + declared length / rate; a chunked body's grows with what arrived)."""
     keep_alive_timeout: int = 5
     """Seconds an idle keep-alive connection stays open (uvicorn's ``timeout_keep_alive``)."""
     max_files: int = 20
