@@ -23,6 +23,10 @@ class Settings(BaseSettings):
     cache of originals (default: ``media_root``)."""
     public_url: str | None = None
     """Base of media URLs; when unset, the scheme and host the request was sent to."""
+    trusted_hosts: str = ""
+    """Hosts whose name may go into a publicly cached answer when ``public_url`` is unset,
+    comma-separated: exact names and ``*.example.com`` for its subdomains (Starlette's
+    ``TrustedHostMiddleware`` patterns). Requests to other hosts are served, never public."""
     admin_token: str | None = None
     admin_token_file: Path = Path("./var/admin-token")
     public_read: bool = True
@@ -69,6 +73,20 @@ class Settings(BaseSettings):
     graphql_get_max_age: int = 60
     """Seconds a shared cache may keep an anonymous GET query's answer (0: never)."""
 
+    def host_is_trusted(self, host: str | None) -> bool:
+        """Whether media URLs built on the request's ``Host`` may be cached for everyone."""
+        if self.public_url:
+            return True  # the host is not used
+        if not host:
+            return False
+        name = _hostname(host).lower()
+        for pattern in (p.strip().lower() for p in self.trusted_hosts.split(",")):
+            if pattern and (
+                name == pattern or (pattern.startswith("*.") and name.endswith(pattern[1:]))
+            ):
+                return True
+        return False
+
     def limits(self) -> Limits:
         return Limits(
             max_image_bytes=self.max_image_bytes,
@@ -82,3 +100,10 @@ class Settings(BaseSettings):
         """A multipart body may carry one video or ``max_files`` images, plus its text parts."""
         files = max(self.max_video_bytes, self.max_files * self.max_image_bytes)
         return files + self.max_fields * self.max_text_part_bytes
+
+
+def _hostname(host: str) -> str:
+    """``host`` without its port (``[::1]:8000`` is ``[::1]``)."""
+    if host.startswith("["):
+        return host.partition("]")[0] + "]"
+    return host.partition(":")[0]
