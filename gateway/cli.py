@@ -18,6 +18,9 @@ from storage.database import Database
 from storage.enums import TokenScope
 
 ADMIN = "admin"
+RECEIPT_PROTOCOL = "gateway.receipt:DeadlineHttpToolsProtocol"
+"""uvicorn's HTTP protocol with deadlines for receiving a request (gateway/receipt.py); named
+by its import path, so that every worker process loads it."""
 
 
 def _db(settings: Settings) -> Database:
@@ -66,17 +69,7 @@ def serve(host: str, port: int, workers: int) -> None:
     settings = Settings()
     migrate.upgrade(settings.database_url)
     token = asyncio.run(_admin_token(settings))
-    base = settings.public_url or f"http://{host}:{port}"
-    click.echo(f"GraphiQL:    {base.rstrip('/')}/graphql", err=True)
-    if token:
-        click.echo(f"Admin token: {token}", err=True)
-        click.echo(f'             (send it as "Authorization: Bearer {token}")', err=True)
-    else:
-        click.echo(
-            "Admin token: created earlier and not saved here; make another with "
-            "'media-gateway tokens create NAME --scope write'.",
-            err=True,
-        )
+    _banner(settings.public_url or f"http://{host}:{port}", token)
     # Our JSON logs replace uvicorn's: its access log is off (the app writes one line per
     # request, with its id) and its own records go through the root handler.
     uvicorn.run(
@@ -88,7 +81,21 @@ def serve(host: str, port: int, workers: int) -> None:
         access_log=False,
         log_config=None,
         timeout_keep_alive=settings.keep_alive_timeout,
+        http=RECEIPT_PROTOCOL,
     )
+
+
+def _banner(base: str, token: str | None) -> None:
+    """Where to start, on stdout: stderr carries the JSON log lines, which never hold a token."""
+    click.echo(f"GraphiQL:    {base.rstrip('/')}/graphql")
+    if token:
+        click.echo(f"Admin token: {token}")
+        click.echo(f'             (send it as "Authorization: Bearer {token}")')
+    else:
+        click.echo(
+            "Admin token: created earlier and not saved here; make another with "
+            "'media-gateway tokens create NAME --scope write'."
+        )
 
 
 @main.command("migrate")

@@ -277,7 +277,8 @@ class GatewayGraphQL(GraphQL[Context, None]):
 
     def _for_get(self, request: Request, response: Response) -> Response:
         """Caching headers of a GET query: public for an anonymous query answered without
-        error when PUBLIC_READ is on, private otherwise; an ETag, and 304 for a match."""
+        error when PUBLIC_READ is on and its media URLs name no untrusted host (PUBLIC_URL or
+        TRUSTED_HOSTS), private otherwise; an ETag, and 304 for a match."""
         if request.method != "GET" or response.media_type == "text/html":
             return response
         response.headers["vary"] = VARY
@@ -289,6 +290,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
             self.settings.public_read
             and not exchange.errors
             and "authorization" not in request.headers
+            and self.settings.host_is_trusted(request.headers.get("host"))
         )
         response.headers["cache-control"] = cache_control(
             public=public, max_age=self.settings.graphql_get_max_age

@@ -4,8 +4,11 @@ The same contract as :class:`gateway.media.MediaFiles` for the local store: only
 rendition keys spelled as such are looked up (anything else is a plain 404 without a call to
 the store), a rendition is made on its first request, and responses carry the object's
 ``ETag`` and ``Last-Modified``, ``Accept-Ranges``, ``Cache-Control: immutable``, nosniff and
-the key's content type. ``Range``, ``If-None-Match`` and ``If-Modified-Since`` are passed
-through to the object store, which answers 206 (with ``Content-Range``), 304 or 416.
+the key's content type. ``If-None-Match`` and ``If-Modified-Since`` are passed through to the
+object store, which answers 304; so is a ``Range`` of one range as
+:func:`gateway.media.parse_range` reads it (206 with ``Content-Range``, or 416 when it starts
+past the end). Any other ``Range`` field is ignored (200 with the whole object): one the gateway
+cannot use, and several ranges, which S3 does not serve.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from botocore.exceptions import ClientError
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from gateway.media import IMMUTABLE, NOSNIFF, _is_key
+from gateway.media import IMMUTABLE, NOSNIFF, _is_key, parse_range
 from storage.blobs import RENDITION_KEY_PATTERN, content_type_for
 from storage.s3blobs import S3BlobStore
 
@@ -56,7 +59,7 @@ class S3MediaFiles:
             found = await self.store.fetch(
                 key,
                 head=method == "HEAD",
-                byte_range=headers.get("range"),
+                byte_range=_single_range(headers.get("range")),
                 if_none_match=headers.get("if-none-match"),
                 if_modified_since=_date(headers.get("if-modified-since")),
             )
@@ -95,6 +98,17 @@ def _key(scope: Scope) -> str:
     if root_path and path.startswith(root_path + "/"):
         path = path[len(root_path) :]
     return path.removeprefix("/")
+
+
+def _single_range(field: str | None) -> str | None:
+    """The ``Range`` to ask the object store for: one range, spelled canonically."""
+    ranges = parse_range(field) if field else None
+    if ranges is None or len(ranges) != 1:
+        return None
+    ((first, last),) = ranges
+    if first is None:
+        return f"bytes=-{last}"
+    return f"bytes={first}-{'' if last is None else last}"
 
 
 def _date(value: str | None) -> datetime | None:

@@ -25,6 +25,10 @@ class Settings(BaseSettings):
     cache of originals (default: ``media_root``)."""
     public_url: str | None = None
     """Base of media URLs; when unset, the scheme and host the request was sent to."""
+    trusted_hosts: str = ""
+    """Hosts whose name may go into a publicly cached answer when ``public_url`` is unset,
+    comma-separated: exact names and ``*.example.com`` for its subdomains (Starlette's
+    ``TrustedHostMiddleware`` patterns). Requests to other hosts are served, never public."""
     admin_token: str | None = None
     admin_token_file: Path = Path("./var/admin-token")
     public_read: bool = True
@@ -57,6 +61,14 @@ class Settings(BaseSettings):
     max_json_bytes: int = 16 * MIB
     body_idle_timeout: float = 30.0
     """Seconds a client may send no request-body bytes before it gets 408."""
+    request_header_timeout: float = 10.0
+    """Seconds from a request's first byte (a connection's opening, for its first request)
+    until its headers must be complete; then 408 and the connection is closed."""
+    body_timeout: float = 20.0
+    """Base seconds for receiving a request body whole, plus its size at ``min_body_rate``."""
+    min_body_rate: float = 50_000.0
+    """Bytes per second a request body must keep up on average (its deadline is
+    ``body_timeout`` + declared length / rate; a chunked body's grows with what arrived)."""
     keep_alive_timeout: int = 5
     """Seconds an idle keep-alive connection stays open (uvicorn's ``timeout_keep_alive``)."""
     max_files: int = 20
@@ -64,6 +76,20 @@ class Settings(BaseSettings):
     max_text_part_bytes: int = 1 * MIB
     graphql_get_max_age: int = 60
     """Seconds a shared cache may keep an anonymous GET query's answer (0: never)."""
+
+    def host_is_trusted(self, host: str | None) -> bool:
+        """Whether media URLs built on the request's ``Host`` may be cached for everyone."""
+        if self.public_url:
+            return True  # the host is not used
+        if not host:
+            return False
+        name = _hostname(host).lower()
+        for pattern in (p.strip().lower() for p in self.trusted_hosts.split(",")):
+            if pattern and (
+                name == pattern or (pattern.startswith("*.") and name.endswith(pattern[1:]))
+            ):
+                return True
+        return False
 
     def limits(self) -> Limits:
         return Limits(
@@ -78,3 +104,10 @@ class Settings(BaseSettings):
         """A multipart body may carry one video or ``max_files`` images, plus its text parts."""
         files = max(self.max_video_bytes, self.max_files * self.max_image_bytes)
         return files + self.max_fields * self.max_text_part_bytes
+
+
+def _hostname(host: str) -> str:
+    """``host`` without its port (``[::1]:8000`` is ``[::1]``)."""
+    if host.startswith("["):
+        return host.partition("]")[0] + "]"
+    return host.partition(":")[0]

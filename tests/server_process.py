@@ -1,6 +1,7 @@
 """``media-gateway serve`` as a subprocess on a free port of 127.0.0.1, for the live tests that
 kill and restart it and for bench/soak.py: its environment (a SQLite file and a media root in
-one folder), its log, the admin token it prints, and a SIGKILL."""
+one folder), its log (stderr: the JSON log lines), its start banner (stdout: the GraphiQL URL
+and the admin token), and a SIGKILL."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +57,7 @@ class GatewayProcess:
     port: int
     process: subprocess.Popen[bytes]
     log: Path
+    banner: Path
 
     @property
     def base(self) -> str:
@@ -74,12 +76,17 @@ class GatewayProcess:
         return self.folder / "db" / "media.db"
 
     def output(self) -> str:
+        """What the gateway wrote to stderr (its log)."""
         return self.log.read_text(errors="replace")
 
+    def stdout(self) -> str:
+        """What the gateway wrote to stdout (its start banner)."""
+        return self.banner.read_text(errors="replace")
+
     def admin_token(self) -> str:
-        found = TOKEN_LINE.findall(self.output())
+        found = TOKEN_LINE.findall(self.stdout())
         if not found:
-            raise RuntimeError(f"no admin token in the output:\n{self.output()}")
+            raise RuntimeError(f"no admin token in the banner:\n{self.stdout()}")
         token: str = found[-1]
         return token
 
@@ -120,23 +127,26 @@ def start_gateway(
     *,
     env: dict[str, str] | None = None,
     timeout: float = START_TIMEOUT,
+    args: Sequence[str] = (),
     **settings: str,
 ) -> GatewayProcess:
     """Start ``media-gateway serve`` on a free port and wait (up to ``timeout`` seconds) until it
     is healthy; ``settings`` go to :func:`gateway_env` (``ADMIN_TOKEN="mgw_..."``,
-    ``FETCH_ALLOW_HOSTS="127.0.0.1"``) unless a whole ``env`` is given."""
+    ``FETCH_ALLOW_HOSTS="127.0.0.1"``) unless a whole ``env`` is given; ``args`` are more
+    options of ``serve`` (``"--workers", "2"``)."""
     folder.mkdir(parents=True, exist_ok=True)
     port = free_port()
     log = folder / f"{name}.log"
-    with log.open("wb") as sink:
+    banner = folder / f"{name}.out"
+    with log.open("wb") as sink, banner.open("wb") as out:
         process = subprocess.Popen(
-            [console_script(), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [console_script(), "serve", "--host", "127.0.0.1", "--port", str(port), *args],
             env=env or gateway_env(folder, **settings),
             cwd=folder,
-            stdout=sink,
+            stdout=out,
             stderr=sink,
         )
-    gateway = GatewayProcess(folder, port, process, log)
+    gateway = GatewayProcess(folder, port, process, log, banner)
     try:
         gateway.wait_healthy(timeout)
     except BaseException:
@@ -152,10 +162,11 @@ def running_gateway(
     *,
     env: dict[str, str] | None = None,
     timeout: float = START_TIMEOUT,
+    args: Sequence[str] = (),
     **settings: str,
 ) -> Iterator[GatewayProcess]:
     """:func:`start_gateway`, always stopped on the way out."""
-    gateway = start_gateway(folder, name, env=env, timeout=timeout, **settings)
+    gateway = start_gateway(folder, name, env=env, timeout=timeout, args=args, **settings)
     try:
         yield gateway
     finally:

@@ -140,6 +140,81 @@ async def test_range_gives_partial_content(
     assert beyond.headers["content-range"] == f"bytes */{len(data)}"
 
 
+IGNORED_RANGES = [
+    pytest.param("items=0-5", id="other-unit"),
+    pytest.param("bytes=5-2", id="reversed"),
+    pytest.param("bytes=0-1, 5-2", id="one-reversed"),
+    pytest.param("bytes=abc", id="garbage"),
+    pytest.param("bytes=0-x", id="garbage-end"),
+    pytest.param("bytes=--5", id="double-dash"),
+    pytest.param("bytes=1-2-3", id="three-numbers"),
+    pytest.param("bytes=+1-5", id="signed"),
+    pytest.param("bytes=1_0-20", id="underscore"),
+    pytest.param("bytes=0x10-", id="hex"),
+    pytest.param("bytes=\u0663-5", id="non-ascii-digit"),
+    pytest.param("bytes=", id="no-range"),
+    pytest.param("bytes=, ,", id="empty-elements"),
+    pytest.param("bytes", id="no-equals"),
+    pytest.param("", id="empty"),
+    pytest.param("=0-5", id="no-unit"),
+    pytest.param("bytes=" + ",".join(["0-0"] * 101), id="too-many"),
+]
+
+
+@pytest.mark.parametrize("field", IGNORED_RANGES)
+async def test_a_range_field_that_cannot_be_used_is_ignored(
+    client: httpx.AsyncClient, store: LocalBlobStore, field: str
+) -> None:
+    data = os.urandom(5000)
+    key = await put(store, data, "mp4")
+    response = await client.get(f"/media/{key}", headers={"Range": field.encode()})
+    assert response.status_code == 200, response.text
+    assert response.content == data
+    assert "content-range" not in response.headers
+    assert response.headers["cache-control"] == IMMUTABLE
+
+
+@pytest.mark.parametrize(
+    ("field", "start", "end"),
+    [
+        pytest.param("BYTES=0-9", 0, 10, id="unit-case"),
+        pytest.param("bytes= 0-9 ,", 0, 10, id="spaces-and-empty-element"),
+        pytest.param("bytes=4990-99999999999999999999999999", 4990, 5000, id="huge-last"),
+        pytest.param("bytes=0-3, 2-9", 0, 10, id="overlapping-merged"),
+        pytest.param("bytes=-99999999999999999999999999", 0, 5000, id="huge-suffix"),
+    ],
+)
+async def test_valid_ranges_give_partial_content(
+    client: httpx.AsyncClient, store: LocalBlobStore, field: str, start: int, end: int
+) -> None:
+    data = os.urandom(5000)
+    key = await put(store, data, "mp4")
+    response = await client.get(f"/media/{key}", headers={"Range": field})
+    assert response.status_code == 206, response.text
+    assert response.content == data[start:end]
+    assert response.headers["content-range"] == f"bytes {start}-{end - 1}/{len(data)}"
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        "bytes=999999999-",
+        "bytes=5000-5001",
+        "bytes=-0",
+        "bytes=99999999999999999999999999-",
+        "bytes=5000-, 6000-7000",
+    ],
+)
+async def test_ranges_past_the_end_are_416(
+    client: httpx.AsyncClient, store: LocalBlobStore, field: str
+) -> None:
+    data = os.urandom(5000)
+    key = await put(store, data, "mp4")
+    response = await client.get(f"/media/{key}", headers={"Range": field})
+    assert response.status_code == 416, response.text
+    assert response.headers["content-range"] == f"bytes */{len(data)}"
+
+
 async def test_if_none_match_gives_not_modified(
     client: httpx.AsyncClient, store: LocalBlobStore
 ) -> None:

@@ -475,3 +475,84 @@ async def test_other_methods_are_405(client: httpx.AsyncClient) -> None:
     assert head.headers["allow"] == "GET, POST"
     put = await client.put("/graphql", content=b"{}")
     assert put.status_code == 405
+
+
+# ---- the request's host in cached answers --------------------------------------------------
+
+IMAGE_URLS = '{ product(sku: "HOST-1") { images { url } } }'
+
+
+@pytest.fixture
+async def host_client(
+    settings: Settings, api: Api, request: pytest.FixtureRequest
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of an app over the same data, with the settings of the test's parameter."""
+    product = await api.create_product("HOST-1")
+    await api.upload_image(product["id"], image_bytes("PNG", (40, 30), seed=5))
+    app = create_app(settings.model_copy(update=request.param))
+    async with LifespanManager(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            yield c
+
+
+async def image_url(client: httpx.AsyncClient, host: str) -> tuple[str, httpx.Response]:
+    response = await get(client, {"query": IMAGE_URLS}, host=host)
+    assert response.status_code == 200, response.text
+    (image,) = response.json()["data"]["product"]["images"]
+    url: str = image["url"]
+    return url, response
+
+
+@pytest.mark.parametrize(
+    "host_client",
+    [{"public_url": None}, {"public_url": None, "trusted_hosts": "shop.example"}],
+    indirect=True,
+)
+@pytest.mark.parametrize("host", ["evil.example", "evil.example:8000", "shop.example.evil"])
+async def test_an_answer_built_on_an_untrusted_host_is_never_public(
+    host_client: httpx.AsyncClient, host: str
+) -> None:
+    url, response = await image_url(host_client, host)
+    assert url.startswith(f"http://{host}/media/"), url
+    assert response.headers["cache-control"] == "private, no-store"
+    again = await get(host_client, {"query": IMAGE_URLS}, host=host, if_none_match="*")
+    assert again.headers["cache-control"] == "private, no-store"
+
+
+@pytest.mark.parametrize(
+    "host_client",
+    [{"public_url": None, "trusted_hosts": "shop.example, *.cdn.example"}],
+    indirect=True,
+)
+@pytest.mark.parametrize(
+    "host", ["shop.example", "SHOP.example", "shop.example:8000", "img.cdn.example"]
+)
+async def test_an_answer_built_on_a_trusted_host_is_public(
+    host_client: httpx.AsyncClient, host: str
+) -> None:
+    url, response = await image_url(host_client, host)
+    assert url.startswith(f"http://{host}/media/"), url
+    assert response.headers["cache-control"] == "public, max-age=60"
+
+
+@pytest.mark.parametrize(
+    "host_client",
+    [{"public_url": None, "trusted_hosts": "shop.example, *.cdn.example"}],
+    indirect=True,
+)
+@pytest.mark.parametrize("host", ["cdn.example", "evilcdn.example", "shop.example.cdn"])
+async def test_a_wildcard_trusts_subdomains_only(host_client: httpx.AsyncClient, host: str) -> None:
+    _, response = await image_url(host_client, host)
+    assert response.headers["cache-control"] == "private, no-store"
+
+
+@pytest.mark.parametrize(
+    "host_client", [{"public_url": "https://media.shop.example"}], indirect=True
+)
+async def test_with_public_url_the_host_is_not_used_and_the_answer_public(
+    host_client: httpx.AsyncClient,
+) -> None:
+    url, response = await image_url(host_client, "evil.example")
+    assert url.startswith("https://media.shop.example/media/"), url
+    assert response.headers["cache-control"] == "public, max-age=60"

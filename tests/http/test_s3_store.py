@@ -136,6 +136,61 @@ async def test_upload_and_serve_from_s3(api: Api, s3: Any) -> None:
     assert (await api.client.post(path(image["url"]))).status_code == 405
 
 
+IGNORED_RANGES = [
+    "items=0-5",
+    "bytes=5-2",
+    "bytes=0-1, 5-2",
+    "bytes=abc",
+    "bytes=0-x",
+    "bytes=--5",
+    "bytes=1-2-3",
+    "bytes=+1-5",
+    "bytes=1_0-20",
+    "bytes=0x10-",
+    "bytes=\u0663-5",
+    "bytes=",
+    "bytes=, ,",
+    "bytes",
+    "",
+    "=0-5",
+    "bytes=" + ",".join(["0-0"] * 101),
+    "bytes=0-1, 10-11",  # several ranges: S3 serves one at most
+]
+
+
+async def test_range_edge_cases(api: Api, s3: Any) -> None:
+    content = image_bytes("PNG", (64, 48))
+    url = path((await upload(api, "S3-RANGE", content))["url"])
+    size = len(content)
+
+    for field in IGNORED_RANGES:
+        ignored = await api.client.get(url, headers={"Range": field.encode()})
+        assert ignored.status_code == 200, (field, ignored.text)
+        assert ignored.content == content, field
+        assert "content-range" not in ignored.headers, field
+
+    for field, start, end in [
+        ("BYTES=0-9", 0, 10),
+        ("bytes= 0-9 ,", 0, 10),
+        (f"bytes={size - 10}-99999999999999999999999999", size - 10, size),
+        ("bytes=-10", size - 10, size),
+        ("bytes=-99999999999999999999999999", 0, size),
+    ]:
+        partial = await api.client.get(url, headers={"Range": field})
+        assert partial.status_code == 206, (field, partial.text)
+        assert partial.content == content[start:end], field
+        assert partial.headers["content-range"] == f"bytes {start}-{end - 1}/{size}", field
+
+    for field in (
+        "bytes=999999999-",
+        f"bytes={size}-",
+        "bytes=99999999999999999999999999-",
+        "bytes=-0",
+    ):
+        beyond = await api.client.get(url, headers={"Range": field})
+        assert beyond.status_code == 416, (field, beyond.text)
+
+
 async def test_renditions_are_generated_and_served(api: Api, s3: Any) -> None:
     image = await upload(api, "S3-R", image_bytes("JPEG", (1200, 900)))
     # A fresh process has no local copy: the original is downloaded for rendering.

@@ -1,5 +1,6 @@
 """The real thing: ``media-gateway serve`` as a subprocess on a free port of 127.0.0.1, spoken
-to over TCP with httpx. It prints the GraphiQL URL and the admin token (stderr), migrates a
+to over TCP with httpx. It prints the GraphiQL URL and the admin token on stdout (stderr holds
+only JSON log lines, none with the token), migrates a
 fresh SQLite file, accepts a multipart upload and serves the stored original with its caching
 headers; a second start with the same files prints the same saved admin token."""
 
@@ -20,11 +21,15 @@ START_TIMEOUT = 20.0
 
 
 def admin_token(server: GatewayProcess) -> str:
-    output = server.output()
-    assert f"{server.base}/graphql" in output, output
-    found = TOKEN_LINE.findall(output)
-    assert len(found) == 1, output
+    banner = server.stdout()
+    assert f"{server.base}/graphql" in banner, banner
+    found = TOKEN_LINE.findall(banner)
+    assert len(found) == 1, banner
     token: str = found[0]
+    log = server.output()
+    assert token not in log, log
+    for line in log.splitlines():
+        assert isinstance(json.loads(line), dict), line
     return token
 
 
