@@ -19,7 +19,7 @@ from python_multipart.multipart import DEFAULT_MAX_HEADER_COUNT, DEFAULT_MAX_HEA
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
@@ -251,6 +251,10 @@ class GatewayGraphQL(GraphQL[Context, None]):
             return refused(413, str(exc))
         except BodyStalled as exc:
             return refused(408, str(exc))
+        except ClientDisconnect:
+            # The client (or the receipt deadline, gateway/receipt.py) closed the connection
+            # before the body ended: a client's doing, answered to nobody, never a 500.
+            return refused(400, "The connection closed before the request body ended.")
         except MultiPartException as exc:
             if _over_header_limits(exc):
                 return refused(413, PART_HEADERS_LIMIT)
