@@ -48,7 +48,8 @@ from gateway.settings import Settings  # noqa: E402
 from image_server import ImageServer  # noqa: E402
 from media_factory import image_bytes  # noqa: E402
 from server_process import free_port  # noqa: E402
-from storage import migrate, products  # noqa: E402
+from storage import products  # noqa: E402
+from storage.sql import migrate  # noqa: E402
 from storage.sync import SyncItem, SyncRequest, sync_images  # noqa: E402
 
 SKUS = 200

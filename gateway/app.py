@@ -9,7 +9,7 @@ from functools import partial
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse
+from starlette.responses import RedirectResponse
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp
 from strawberry.extensions import (
@@ -21,20 +21,21 @@ from strawberry.extensions import (
 
 from gateway.assets import StaticAssets
 from gateway.graphql_view import GatewayGraphQL
+from gateway.health import liveness, readiness
 from gateway.limits import QueryCostLimiter
 from gateway.manage import manage_endpoint
 from gateway.media import MediaFiles
 from gateway.metrics import Metrics, OperationMetrics, metrics_endpoint
-from gateway.observability import RequestObserver, configure_logging, readiness
+from gateway.observability import RequestObserver, configure_logging
 from gateway.settings import Settings
 from schema import build_schema
 from storage.backend import Backend
 from storage.blobs import BlobStore, LocalBlobStore
-from storage.database import Database
 from storage.events import MediaEvents
-from storage.fetcher import Fetcher, FetchPolicy
-from storage.memory import DECODES
-from storage.rendition_service import Renditions, parse_boxes
+from storage.fetch.client import Fetcher, FetchPolicy
+from storage.media.memory import DECODES
+from storage.media.renditions import Renditions, parse_boxes
+from storage.sql.database import Database
 from storage.sync import DOWNLOADS_AT_ONCE
 
 
@@ -46,7 +47,7 @@ def build_backend(settings: Settings, events: MediaEvents | None = None) -> Back
     db = Database(settings.database_url)
     blobs: BlobStore
     if settings.storage_url:
-        from storage.s3blobs import S3BlobStore  # boto3 loads only when configured
+        from storage.blobs.s3 import S3BlobStore  # boto3 loads only when configured
 
         blobs = S3BlobStore(settings.storage_url, settings.storage_work_dir or settings.media_root)
     else:
@@ -77,8 +78,8 @@ async def close_backend(backend: Backend) -> None:
 def media_files(settings: Settings, backend: Backend) -> ASGIApp:
     """The ``/media`` app of the configured store (``settings.storage_url``)."""
     if settings.storage_url:
-        from gateway.media_s3 import S3MediaFiles
-        from storage.s3blobs import S3BlobStore
+        from gateway.media.s3 import S3MediaFiles
+        from storage.blobs.s3 import S3BlobStore
 
         assert isinstance(backend.blobs, S3BlobStore)
         return S3MediaFiles(backend.blobs, ensure=backend.renditions.ensure)
@@ -102,13 +103,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
     graphql = GatewayGraphQL(schema, backend, settings)
 
-    async def healthz(request: Request) -> JSONResponse:
-        try:
-            await backend.db.ping()
-        except Exception as exc:  # any database fault means "not healthy"
-            return JSONResponse({"status": "unavailable", "error": type(exc).__name__}, 503)
-        return JSONResponse({"status": "ok"})
-
     async def home(request: Request) -> RedirectResponse:
         return RedirectResponse("/graphql")
 
@@ -122,7 +116,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=[
             Route("/", home),
             Route("/graphql", graphql, methods=["GET", "POST"]),
-            Route("/healthz", healthz),
+            Route("/healthz", liveness(backend)),
             Route("/manage", manage_endpoint(settings.public_url)),
             Mount("/static", StaticAssets()),
             Route("/readyz", readiness(backend)),

@@ -51,8 +51,8 @@ from gateway.settings import Settings
 from schema import Context
 from schema.operation_choice import OPERATION_RESOLUTION_FAILURE
 from storage.backend import Backend
-from storage.blobs import format_size
-from storage.database import DatabaseBusy
+from storage.errors import format_size
+from storage.sql.database import DatabaseBusy
 
 OVER_LIMIT_MESSAGES = ("Too many files", "Too many fields", "Part exceeded", "Field exceeded")
 """How Starlette's multipart parser starts the messages of its limits (the rest is malformed)."""

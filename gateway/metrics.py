@@ -33,7 +33,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from strawberry.extensions import SchemaExtension
 
-from gateway import observability
+from gateway.request_context import note_operation
 from storage.events import MediaEvents, MediaKind
 
 ANONYMOUS = "anonymous"
@@ -173,7 +173,7 @@ class OperationMetrics(SchemaExtension):
         verdict = outcome(data, errors)
         self.metrics.graphql_requests.labels(operation=name, type=kind, outcome=verdict).inc()
         self.metrics.graphql_seconds.labels(type=kind).observe(elapsed)
-        observability.note_operation(execution.operation_name, kind, verdict)
+        note_operation(execution.operation_name, kind, verdict)
 
 
 def metrics_endpoint(metrics: Metrics, token: str | None) -> Any:

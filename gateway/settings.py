@@ -8,7 +8,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from storage.backend import Limits
-from storage.memory import DEFAULT_DECODE_PIXELS
+from storage.media.memory import DEFAULT_DECODE_PIXELS
 
 MIB = 1024 * 1024
 
@@ -19,7 +19,7 @@ class Settings(BaseSettings):
     database_url: str = "sqlite+aiosqlite:///./var/media.db"
     media_root: Path = Path("./var/media")
     storage_url: str | None = None
-    """``s3://bucket/prefix`` selects the S3-compatible store (storage/s3blobs.py)."""
+    """``s3://bucket/prefix`` selects the S3-compatible store (storage/blobs/s3.py)."""
     storage_work_dir: Path | None = None
     """With ``storage_url``: the local folder for uploads being received and the read-through
     cache of originals (default: ``media_root``)."""

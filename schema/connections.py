@@ -1,4 +1,4 @@
-"""Cursor connections (keyset pages from storage.pages) in the contract's shapes."""
+"""Cursor connections (keyset pages from storage.sql.pages) in the contract's shapes."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import strawberry
 
 from schema.errors import bad_user_input
 from schema.types import DownloadableImage, Image, Product, Video
-from storage.pages import Page
+from storage.sql.pages import Page
 
 T = TypeVar("T")
 N = TypeVar("N")

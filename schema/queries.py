@@ -36,8 +36,8 @@ from schema.types import (
     load_images,
 )
 from storage import enums, reads
-from storage.pages import InvalidCursor, Page
-from storage.records import main_image
+from storage.sql.pages import InvalidCursor, Page
+from storage.sql.records import main_image
 from storage.validation import SKU_LENGTH
 
 T = TypeVar("T")

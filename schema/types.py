@@ -13,7 +13,7 @@ from schema import arguments
 from schema.context import Info
 from schema.ids import to_global_id
 from storage import enums, validation
-from storage.records import (
+from storage.sql.records import (
     DownloadableImageRecord,
     ImageRecord,
     ProductRecord,

@@ -25,19 +25,15 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage import models
 from storage.blobs import BlobStore, TempBlob, sha256_of
-from storage.database import Database
 from storage.enums import ErrorCode
 from storage.errors import FieldPath, MediaFailure, Problem
 from storage.events import MediaEvents
-from storage.fetcher import Fetcher
-from storage.records import ProductRecord
-from storage.rendition_service import Renditions
-
-product_t: sa.Table = models.Product.__table__  # type: ignore[attr-defined]
-image_t: sa.Table = models.Image.__table__  # type: ignore[attr-defined]
-video_t: sa.Table = models.Video.__table__  # type: ignore[attr-defined]
+from storage.fetch.client import Fetcher
+from storage.media.renditions import Renditions
+from storage.sql.database import Database
+from storage.sql.records import ProductRecord
+from storage.sql.tables import image_table, product_table, video_table
 
 T = TypeVar("T")
 
@@ -104,7 +100,9 @@ class Backend:
 
         On PostgreSQL this is ``SELECT … FOR UPDATE`` on the product row; SQLite write
         transactions are already serialised by ``BEGIN IMMEDIATE``."""
-        condition = product_t.c.id == ref.id if ref.id is not None else product_t.c.sku == ref.sku
+        condition = (
+            product_table.c.id == ref.id if ref.id is not None else product_table.c.sku == ref.sku
+        )
         query = sa.select(*ProductRecord.columns()).where(condition)
         if not self.db.sqlite:
             query = query.with_for_update()
@@ -115,9 +113,13 @@ class Backend:
 
     async def check_product(self, ref: ProductRef) -> list[Problem]:
         """A cheap early check (before streaming a file); writers check again under the lock."""
-        condition = product_t.c.id == ref.id if ref.id is not None else product_t.c.sku == ref.sku
+        condition = (
+            product_table.c.id == ref.id if ref.id is not None else product_table.c.sku == ref.sku
+        )
         async with self.db.read() as connection:
-            found = (await connection.execute(sa.select(product_t.c.id).where(condition))).first()
+            found = (
+                await connection.execute(sa.select(product_table.c.id).where(condition))
+            ).first()
         return [] if found else [_no_product(ref)]
 
     async def lock_blobs(self, session: AsyncSession, keys: Iterable[str]) -> None:
@@ -138,8 +140,8 @@ class Backend:
         """Those of ``keys`` that no image or video row refers to (ask under their locks)."""
         wanted = sorted(set(keys))
         used = sa.union(
-            sa.select(image_t.c.blob_key).where(image_t.c.blob_key.in_(wanted)),
-            sa.select(video_t.c.blob_key).where(video_t.c.blob_key.in_(wanted)),
+            sa.select(image_table.c.blob_key).where(image_table.c.blob_key.in_(wanted)),
+            sa.select(video_table.c.blob_key).where(video_table.c.blob_key.in_(wanted)),
         )
         referenced = set((await session.execute(used)).scalars())
         return [key for key in wanted if key not in referenced]

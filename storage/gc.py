@@ -26,12 +26,9 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from storage import models
 from storage.backend import Backend
 from storage.blobs import rendition_key, sha256_of
-
-image_t: sa.Table = models.Image.__table__  # type: ignore[attr-defined]
-video_t: sa.Table = models.Video.__table__  # type: ignore[attr-defined]
+from storage.sql.tables import image_table, video_table
 
 
 class NothingReferenced(Exception):
@@ -65,11 +62,11 @@ class Collection:
 
 async def _referenced(backend: Backend) -> tuple[set[str], set[str]]:
     """(blob keys, image checksums) that rows refer to."""
-    keys = sa.union(sa.select(image_t.c.blob_key), sa.select(video_t.c.blob_key))
+    keys = sa.union(sa.select(image_table.c.blob_key), sa.select(video_table.c.blob_key))
     async with backend.db.read() as connection:
         blob_keys = {row[0] for row in await connection.execute(keys)}
         checksums = {
-            row[0] for row in await connection.execute(sa.select(image_t.c.checksum).distinct())
+            row[0] for row in await connection.execute(sa.select(image_table.c.checksum).distinct())
         }
     return blob_keys, checksums
 
@@ -122,7 +119,7 @@ async def collect_garbage(
         if sha256 in checksums or sha256 in collected:
             continue
         async with backend.db.write() as session:
-            has_image = sa.select(image_t.c.id).where(image_t.c.checksum == sha256).limit(1)
+            has_image = sa.select(image_table.c.id).where(image_table.c.checksum == sha256).limit(1)
             if (await session.execute(has_image)).first() is not None:
                 continue
             result.renditions.append(f"r/{sha256[:2]}/{sha256}")

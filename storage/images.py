@@ -10,18 +10,15 @@ from typing import Literal
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage import models, validation
+from storage import validation
 from storage.backend import Backend, BlobChanges, ProductRef
 from storage.blobs import TempBlob, blob_key
 from storage.enums import ErrorCode, ImageType, MediaSource
 from storage.errors import FieldPath, MediaFailure, Problem
-from storage.gallery import Gallery, insert_row
-from storage.inspection import ImageInfo
-from storage.models import utcnow
+from storage.media.inspection import ImageInfo
 from storage.receiving import Incoming, receive_image
-
-image_t: sa.Table = models.Image.__table__  # type: ignore[attr-defined]
-downloadable_t: sa.Table = models.DownloadableImage.__table__  # type: ignore[attr-defined]
+from storage.sql.gallery import Gallery, insert_row
+from storage.sql.tables import downloadable_table, image_table, utcnow
 
 
 class Keep(Enum):
@@ -132,8 +129,8 @@ async def _insert(backend: Backend, received: Sequence[_Received]) -> list[int]:
         existing = set(
             (
                 await session.execute(
-                    sa.select(image_t.c.checksum).where(
-                        image_t.c.product_id == product.id, image_t.c.checksum.in_(sums)
+                    sa.select(image_table.c.checksum).where(
+                        image_table.c.product_id == product.id, image_table.c.checksum.in_(sums)
                     )
                 )
             ).scalars()
@@ -159,7 +156,7 @@ async def _insert_one(session: AsyncSession, product_id: int, item: _Received) -
     gallery = Gallery.images(product_id, image.option)
     image_id = await insert_row(
         session,
-        image_t,
+        image_table,
         product_id=product_id,
         option=image.option,
         position=len(await gallery.order(session)),
@@ -190,7 +187,7 @@ async def update_image(backend: Backend, image_id: int, changes: ImageChanges) -
     async with backend.db.write() as session:
         product_id, (row,) = await backend.lock_members(
             session,
-            image_t,
+            image_table,
             [image_id],
             ("id",),
             columns=("id", "product_id", "option"),
@@ -206,7 +203,9 @@ async def update_image(backend: Backend, image_id: int, changes: ImageChanges) -
         if changes.option is not KEEP and changes.option != row.option:
             values["option"] = changes.option
             target = Gallery.images(product_id, changes.option)
-        await session.execute(sa.update(image_t).where(image_t.c.id == image_id).values(**values))
+        await session.execute(
+            sa.update(image_table).where(image_table.c.id == image_id).values(**values)
+        )
         if target is not old:
             await old.close_up(session)
             await target.place(session, image_id, changes.position)
@@ -221,7 +220,7 @@ async def reorder_images(backend: Backend, image_ids: Sequence[int]) -> list[int
     async with backend.db.write() as session:
         product_id, rows = await backend.lock_members(
             session,
-            image_t,
+            image_table,
             image_ids,
             field,
             columns=("id", "product_id", "option"),
@@ -240,18 +239,18 @@ async def set_main_image(backend: Backend, image_id: int) -> int:
     async with backend.db.write() as session:
         product_id, _ = await backend.lock_members(
             session,
-            image_t,
+            image_table,
             [image_id],
             ("imageId",),
             indexed=False,
         )
         await session.execute(
-            sa.update(image_t)
-            .where(image_t.c.product_id == product_id, image_t.c.is_main)
+            sa.update(image_table)
+            .where(image_table.c.product_id == product_id, image_table.c.is_main)
             .values(is_main=False)
         )
         await session.execute(
-            sa.update(image_t).where(image_t.c.id == image_id).values(is_main=True)
+            sa.update(image_table).where(image_table.c.id == image_id).values(is_main=True)
         )
     return image_id
 
@@ -263,15 +262,15 @@ async def delete_images(backend: Backend, image_ids: Sequence[int]) -> list[int]
     async def work(session: AsyncSession, changes: BlobChanges) -> None:
         product_id, rows = await backend.lock_members(
             session,
-            image_t,
+            image_table,
             image_ids,
             field,
             columns=("id", "product_id", "option", "blob_key"),
         )
         await session.execute(
-            sa.delete(downloadable_t).where(downloadable_t.c.image_id.in_(image_ids))
+            sa.delete(downloadable_table).where(downloadable_table.c.image_id.in_(image_ids))
         )
-        await session.execute(sa.delete(image_t).where(image_t.c.id.in_(image_ids)))
+        await session.execute(sa.delete(image_table).where(image_table.c.id.in_(image_ids)))
         for option in {row.option for row in rows}:
             await Gallery.images(product_id, option).close_up(session)
         await Gallery.downloadables(product_id).close_up(session)
@@ -288,7 +287,9 @@ async def regenerate_renditions(backend: Backend, image_ids: Sequence[int]) -> l
         rows = {
             row.id: row.checksum
             for row in await connection.execute(
-                sa.select(image_t.c.id, image_t.c.checksum).where(image_t.c.id.in_(image_ids))
+                sa.select(image_table.c.id, image_table.c.checksum).where(
+                    image_table.c.id.in_(image_ids)
+                )
             )
         }
     missing = [

@@ -12,7 +12,7 @@ from typing import TypeVar
 from storage.backend import Backend
 from storage.blobs import TempBlob
 from storage.errors import FieldPath, FileRejected, MediaFailure
-from storage.inspection import ImageInfo, VideoInfo, inspect_image, inspect_video
+from storage.media.inspection import ImageInfo, VideoInfo, inspect_image, inspect_video
 
 Info = TypeVar("Info", ImageInfo, VideoInfo)
 

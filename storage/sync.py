@@ -19,21 +19,17 @@ import aiofiles
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage import models, validation
+from storage import validation
 from storage.backend import Backend, BlobChanges, ProductRef
 from storage.blobs import TempBlob, blob_key
-from storage.database import DatabaseBusy
 from storage.enums import DownloadStatus, ErrorCode, ImageType, MediaSource
 from storage.errors import FieldPath, FileRejected, MediaFailure, Problem
-from storage.fetcher import Fetcher, check_url
-from storage.gallery import Gallery, insert_row
-from storage.inspection import ImageInfo
-from storage.models import utcnow
+from storage.fetch.client import Fetcher, check_url
+from storage.media.inspection import ImageInfo
 from storage.receiving import Incoming, receive_image
-
-product_t: sa.Table = models.Product.__table__  # type: ignore[attr-defined]
-image_t: sa.Table = models.Image.__table__  # type: ignore[attr-defined]
-downloadable_t: sa.Table = models.DownloadableImage.__table__  # type: ignore[attr-defined]
+from storage.sql.database import DatabaseBusy
+from storage.sql.gallery import Gallery, insert_row
+from storage.sql.tables import downloadable_table, image_table, product_table, utcnow
 
 DOWNLOADS_AT_ONCE = 16
 APPLY_ATTEMPTS = 3
@@ -199,13 +195,16 @@ async def _known_urls(backend: Backend, sku: str) -> tuple[int | None, set[str]]
     """The product's id and the URLs it already has a stored image for."""
     async with backend.db.read() as connection:
         product = (
-            await connection.execute(sa.select(product_t.c.id).where(product_t.c.sku == sku))
+            await connection.execute(
+                sa.select(product_table.c.id).where(product_table.c.sku == sku)
+            )
         ).scalar()
         if product is None:
             return None, set()
         rows = await connection.execute(
-            sa.select(downloadable_t.c.url).where(
-                downloadable_t.c.product_id == product, downloadable_t.c.image_id.is_not(None)
+            sa.select(downloadable_table.c.url).where(
+                downloadable_table.c.product_id == product,
+                downloadable_table.c.image_id.is_not(None),
             )
         )
         return product, {row.url for row in rows}
@@ -325,7 +324,7 @@ async def _write_list(
 ) -> None:
     """Make the product's downloadable images exactly ``request.items``: new images store
     their blobs, the blobs of deleted images are dropped."""
-    d, i = downloadable_t, image_t
+    d, i = downloadable_table, image_table
     existing = {
         row.url: row
         for row in await session.execute(
@@ -432,7 +431,7 @@ async def _store(
         return int(same.id), False
     image_id = await insert_row(
         session,
-        image_t,
+        image_table,
         product_id=product_id,
         option=None,
         position=10**9,
@@ -464,11 +463,11 @@ async def _take_into_default_gallery(
     """Move a synced image into the default gallery with the item's imageType; returns the
     option gallery it left, if any."""
     option: str | None = (
-        await session.execute(sa.select(image_t.c.option).where(image_t.c.id == image_id))
+        await session.execute(sa.select(image_table.c.option).where(image_table.c.id == image_id))
     ).scalar()
     await session.execute(
-        sa.update(image_t)
-        .where(image_t.c.id == image_id)
+        sa.update(image_table)
+        .where(image_table.c.id == image_id)
         .values(option=None, image_type=image_type.value, updated_at=now)
     )
     return option

@@ -8,16 +8,15 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage import models, validation
+from storage import validation
 from storage.backend import Backend, BlobChanges, ProductRef
 from storage.blobs import blob_key
 from storage.enums import ErrorCode, MediaSource
 from storage.errors import FieldPath, MediaFailure
-from storage.gallery import Gallery
-from storage.models import utcnow
 from storage.receiving import Incoming, receive_video
-
-video_t: sa.Table = models.Video.__table__  # type: ignore[attr-defined]
+from storage.sql import tables as models
+from storage.sql.gallery import Gallery
+from storage.sql.tables import utcnow, video_table
 
 
 @dataclass(frozen=True)
@@ -38,8 +37,8 @@ async def upload_video(backend: Backend, video: NewVideo) -> int:
 
     async def work(session: AsyncSession, changes: BlobChanges) -> int:
         product = await backend.lock_product(session, video.product)
-        same = sa.select(video_t.c.id).where(
-            video_t.c.product_id == product.id, video_t.c.checksum == temp.sha256
+        same = sa.select(video_table.c.id).where(
+            video_table.c.product_id == product.id, video_table.c.checksum == temp.sha256
         )
         if (await session.execute(same)).first() is not None:
             raise MediaFailure.one(
@@ -82,13 +81,13 @@ async def update_video(backend: Backend, video_id: int, position: int) -> int:
     async with backend.db.write() as session:
         product_id, _ = await backend.lock_members(
             session,
-            video_t,
+            video_table,
             [video_id],
             ("id",),
             indexed=False,
         )
         await session.execute(
-            sa.update(video_t).where(video_t.c.id == video_id).values(updated_at=utcnow())
+            sa.update(video_table).where(video_table.c.id == video_id).values(updated_at=utcnow())
         )
         await Gallery.videos(product_id).place(session, video_id, position)
     return video_id
@@ -101,7 +100,7 @@ async def reorder_videos(backend: Backend, video_ids: Sequence[int]) -> int:
     async with backend.db.write() as session:
         product_id, _ = await backend.lock_members(
             session,
-            video_t,
+            video_table,
             video_ids,
             field,
         )
@@ -118,12 +117,12 @@ async def delete_videos(backend: Backend, video_ids: Sequence[int]) -> list[int]
     async def work(session: AsyncSession, changes: BlobChanges) -> None:
         product_id, rows = await backend.lock_members(
             session,
-            video_t,
+            video_table,
             video_ids,
             field,
             columns=("id", "product_id", "blob_key"),
         )
-        await session.execute(sa.delete(video_t).where(video_t.c.id.in_(video_ids)))
+        await session.execute(sa.delete(video_table).where(video_table.c.id.in_(video_ids)))
         await Gallery.videos(product_id).close_up(session)
         changes.drop(row.blob_key for row in rows)
 

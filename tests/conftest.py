@@ -21,9 +21,10 @@ from starlette.applications import Starlette
 from api import Api
 from gateway.app import create_app
 from gateway.settings import Settings
-from storage import migrate, tokens
+from storage import tokens
 from storage.backend import Backend
 from storage.enums import TokenScope
+from storage.sql import migrate
 
 USE_POSTGRES = os.environ.get("MEDIA_GATEWAY_TEST_POSTGRES") == "1"
 

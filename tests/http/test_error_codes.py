@@ -13,7 +13,7 @@ import pytest
 
 from api import Api
 from gateway.graphql_http import APPLICATION_JSON, GRAPHQL_RESPONSE_JSON
-from storage.pages import encode_cursor
+from storage.sql.pages import encode_cursor
 
 MANY_SKUS = ",".join(f'"S{i}"' for i in range(101))
 DEEP = '{ product(sku: "A") { ' + "mainImage { product { " * 8 + "sku" + " } }" * 8 + " } }"

@@ -41,8 +41,8 @@ from gateway.settings import Settings
 from image_server import ImageServer, running_server
 from media_factory import image_bytes, mp4_bytes
 from server_process import free_port
-from storage import blobs as blobs_module
 from storage import tokens
+from storage.blobs import local as blobs_module
 from storage.enums import TokenScope
 
 UPLOAD_IMAGE = (

@@ -14,7 +14,7 @@ import pytest
 from api import ERRORS, Api
 from media_factory import image_bytes, mp4_bytes
 from schema.errors import BAD_USER_INPUT
-from storage.pages import encode_cursor
+from storage.sql.pages import encode_cursor
 
 NUMBERS = ["99999999999999999999999", str(2**63), str(2**31), "-1", "", "0", "01", "+5", " 7"]
 TYPES = ["Product", "Image", "Video", "DownloadableImage"]

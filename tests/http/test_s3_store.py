@@ -1,4 +1,4 @@
-"""The S3-compatible store (storage/s3blobs.py, gateway/media_s3.py) against a real S3 server
+"""The S3-compatible store (storage/blobs/s3.py, gateway/media/s3.py) against a real S3 server
 on 127.0.0.1 (moto's ThreadedMotoServer): uploads, media GETs (Range, 304, HEAD), renditions,
 shared bytes, deletion, refused uploads and gc."""
 
@@ -23,9 +23,9 @@ from gateway.app import create_app
 from gateway.settings import Settings
 from media_factory import image_bytes
 from storage import tokens
+from storage.blobs.s3 import S3BlobStore
 from storage.enums import TokenScope
 from storage.gc import collect_garbage
-from storage.s3blobs import S3BlobStore
 
 BUCKET = "media"
 PREFIX = "gw"

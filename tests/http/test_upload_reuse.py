@@ -23,8 +23,8 @@ from gateway.app import create_app
 from gateway.settings import Settings
 from media_factory import image_bytes
 from storage import tokens
-from storage.blobs import format_size
 from storage.enums import TokenScope
+from storage.errors import format_size
 
 pytestmark = pytest.mark.anyio
 

@@ -39,7 +39,7 @@ from server_process import (
     running_gateway,
     start_gateway,
 )
-from storage.tempfiles import temp_name, writer_of
+from storage.blobs.tempfiles import temp_name, writer_of
 
 pytestmark = pytest.mark.live
 

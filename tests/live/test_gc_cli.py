@@ -22,10 +22,11 @@ from gateway.app import create_app
 from gateway.settings import Settings
 from media_factory import image_bytes, mp4_bytes
 from server_process import console_script, gateway_env
-from storage import migrate, tokens
+from storage import tokens
 from storage.backend import Backend
 from storage.enums import TokenScope
 from storage.gc import collect_garbage
+from storage.sql import migrate
 
 pytestmark = pytest.mark.live
 

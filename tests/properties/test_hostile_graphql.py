@@ -26,8 +26,8 @@ from property_support import fresh_database, settings_for
 from gateway.app import create_app
 from schema.ids import to_global_id
 from storage import tokens
-from storage.database import Database
 from storage.enums import TokenScope
+from storage.sql.database import Database
 
 TIMEOUT = httpx.Timeout(30.0)
 """Per request: generous for a loaded CI machine, and still a failure instead of a hang."""

@@ -1,4 +1,4 @@
-"""Rendition sizes and rendition files (storage.renditions), on real encoded images."""
+"""Rendition sizes and rendition files (storage.media.rendering), on real encoded images."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ import pytest
 from PIL import Image, ImageCms, ImageDraw, JpegImagePlugin, PngImagePlugin
 
 import media_factory
-from storage import renditions
 from storage.enums import RenditionFormat, RenditionSize
-from storage.inspection import inspect_image
-from storage.renditions import (
+from storage.media import rendering as renditions
+from storage.media.inspection import inspect_image
+from storage.media.rendering import (
     DEFAULT_BOXES,
     Plan,
     Rendered,

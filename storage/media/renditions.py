@@ -21,12 +21,10 @@ from typing import IO
 import anyio.to_thread
 import sqlalchemy as sa
 
-from storage import models
 from storage.blobs import RENDITION_KEY_PATTERN, BlobStore, rendition_key
-from storage.database import Database
 from storage.enums import RenditionFormat, RenditionSize
 from storage.events import MediaEvents
-from storage.renditions import (
+from storage.media.rendering import (
     DEFAULT_BOXES,
     EXTENSIONS,
     MIME_TYPES,
@@ -35,8 +33,8 @@ from storage.renditions import (
     plan,
     render,
 )
-
-image_t: sa.Table = models.Image.__table__  # type: ignore[attr-defined]
+from storage.sql.database import Database
+from storage.sql.tables import image_table
 
 PILLOW_FORMATS = {
     "image/jpeg": "JPEG",
@@ -150,8 +148,13 @@ class Renditions:
 
     async def _source(self, sha256: str) -> Source | None:
         query = (
-            sa.select(image_t.c.blob_key, image_t.c.width, image_t.c.height, image_t.c.mime_type)
-            .where(image_t.c.checksum == sha256)
+            sa.select(
+                image_table.c.blob_key,
+                image_table.c.width,
+                image_table.c.height,
+                image_table.c.mime_type,
+            )
+            .where(image_table.c.checksum == sha256)
             .limit(1)
         )
         async with self.db.read() as connection:

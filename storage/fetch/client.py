@@ -46,9 +46,8 @@ import anyio
 import httpcore
 import httpx
 
-from storage.blobs import format_size
 from storage.enums import ErrorCode
-from storage.errors import FileRejected
+from storage.errors import FileRejected, format_size
 
 USER_AGENT = "media-gateway/0.1"
 

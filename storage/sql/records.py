@@ -8,7 +8,7 @@ from typing import Any, ClassVar, Self
 
 import sqlalchemy as sa
 
-from storage import models
+from storage.sql.tables import downloadable_table, image_table, product_table, video_table
 
 
 def as_utc(value: datetime) -> datetime:
@@ -32,7 +32,7 @@ class Record:
 
 @dataclass(frozen=True, slots=True)
 class ProductRecord(Record):
-    __table__ = models.Product.__table__  # type: ignore[attr-defined]
+    __table__ = product_table
 
     id: int
     sku: str
@@ -43,7 +43,7 @@ class ProductRecord(Record):
 
 @dataclass(frozen=True, slots=True)
 class ImageRecord(Record):
-    __table__ = models.Image.__table__  # type: ignore[attr-defined]
+    __table__ = image_table
 
     id: int
     product_id: int
@@ -65,7 +65,7 @@ class ImageRecord(Record):
 
 @dataclass(frozen=True, slots=True)
 class VideoRecord(Record):
-    __table__ = models.Video.__table__  # type: ignore[attr-defined]
+    __table__ = video_table
 
     id: int
     product_id: int
@@ -84,7 +84,7 @@ class VideoRecord(Record):
 
 @dataclass(frozen=True, slots=True)
 class DownloadableImageRecord(Record):
-    __table__ = models.DownloadableImage.__table__  # type: ignore[attr-defined]
+    __table__ = downloadable_table
 
     id: int
     product_id: int

@@ -116,3 +116,11 @@ class ApiToken(SQLModel, table=True):
     revoked_at: datetime | None = Field(
         default=None, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=True)
     )
+
+
+product_table: sa.Table = SQLModel.metadata.tables["product"]
+image_table: sa.Table = SQLModel.metadata.tables["image"]
+video_table: sa.Table = SQLModel.metadata.tables["video"]
+downloadable_table: sa.Table = SQLModel.metadata.tables["downloadable_image"]
+token_table: sa.Table = SQLModel.metadata.tables["api_token"]
+"""Typed handles of the tables above, for SQLAlchemy Core statements."""

@@ -48,7 +48,7 @@ from storage.blobs import (
     is_media_key,
     sha256_of,
 )
-from storage.tempfiles import temp_name
+from storage.blobs.tempfiles import temp_name
 
 CACHE_DIRECTORY = ".s3-cache"
 """Folder of the work directory with local copies of originals."""
@@ -211,7 +211,7 @@ class S3BlobStore:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 os.link(temp.path, target)
 
-        self._temps._own_temp_path(temp)
+        self._temps.checked_temp_path(temp)
         await anyio.to_thread.run_sync(keep)
 
     async def delete(self, key: str) -> None:

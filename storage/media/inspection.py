@@ -26,7 +26,7 @@ from PIL import Image
 
 from storage.enums import ErrorCode
 from storage.errors import FileRejected
-from storage.memory import DECODES
+from storage.media.memory import DECODES
 
 
 @dataclass(frozen=True)

@@ -93,8 +93,8 @@ from typing import BinaryIO, Final, NamedTuple
 from PIL import Image, ImageCms, features
 
 from storage.enums import RenditionFormat, RenditionSize
-from storage.inspection import exif_orientation
-from storage.memory import DECODES
+from storage.media.inspection import exif_orientation
+from storage.media.memory import DECODES
 
 DEFAULT_BOXES: Final[Mapping[RenditionSize, int]] = MappingProxyType(
     {

@@ -1,0 +1,1 @@
+"""The safe URL fetcher: address policy, a transport pinned to checked addresses, downloads."""

@@ -1,0 +1,1 @@
+"""Media processing: formats, inspection, rendering and the rendition service."""
