@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from media_factory import image_bytes
-from storage import memory
+from storage.media import memory
 from storage.media.inspection import inspect_image
 from storage.media.memory import DECODES, PixelBudget, give_back
 from storage.media.rendering import render
