@@ -146,20 +146,24 @@ class Backend:
         referenced = set((await session.execute(used)).scalars())
         return [key for key in wanted if key not in referenced]
 
-    async def release_blobs(self, keys: Iterable[str]) -> None:
-        """Delete each blob that no row refers to any more (called after the rows are gone)."""
+    async def release_blobs(self, keys: Iterable[str], *, dry_run: bool = False) -> list[str]:
+        """Delete each blob that no row refers to any more (called after the rows are gone),
+        with its renditions; return their keys. ``dry_run`` only returns them."""
         wanted = set(keys)
         if not wanted:
-            return
+            return []
 
-        async def attempt() -> None:
+        async def attempt() -> list[str]:
             async with self.db.write() as session:
                 await self.lock_blobs(session, wanted)
-                for key in await self.unreferenced(session, wanted):
-                    async with self.renditions.exclusive(sha256_of(key)):
-                        await self.blobs.delete(key)
+                released = await self.unreferenced(session, wanted)
+                if not dry_run:
+                    for key in released:
+                        async with self.renditions.exclusive(sha256_of(key)):
+                            await self.blobs.delete(key)
+                return released
 
-        await self.db.retrying(attempt)
+        return await self.db.retrying(attempt)
 
     async def blob_transaction(
         self,

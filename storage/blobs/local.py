@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -38,7 +39,8 @@ class LocalBlobStore:
         self._temp_root.mkdir(parents=True, exist_ok=True)
 
     def path_for(self, key: str) -> Path:
-        """The file of ``key``; raises ``ValueError`` for anything but a key."""
+        """The file of ``key`` (this store's own layout, for its callers that need a file);
+        raises ``ValueError`` for anything but a key."""
         if not is_media_key(key):
             raise ValueError(f"Not a blob key: {key!r}")
         return self.root / key
@@ -106,13 +108,21 @@ class LocalBlobStore:
             _remove_now(temp)
 
     async def delete_renditions(self, sha256: str) -> None:
-        if not SHA256_PATTERN.match(sha256):
-            raise ValueError(f"Not a sha256 hex digest: {sha256!r}")
-        folder = self.root / "r" / sha256[:2] / sha256
+        folder = self._rendition_folder(sha256)
         await anyio.to_thread.run_sync(partial(shutil.rmtree, folder, ignore_errors=True))
 
     async def exists(self, key: str) -> bool:
         return await aiofiles.os.path.isfile(self.path_for(key))
+
+    async def size(self, key: str) -> int | None:
+        try:
+            found = await aiofiles.os.stat(self.path_for(key))
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return found.st_size if stat.S_ISREG(found.st_mode) else None
+
+    async def renditions_size(self, sha256: str) -> int:
+        return await anyio.to_thread.run_sync(_files_size, self._rendition_folder(sha256))
 
     async def keys(self) -> AsyncIterator[str]:
         for folder in sorted(await _listdir_missing_ok(self.root)):
@@ -158,6 +168,11 @@ class LocalBlobStore:
         finally:
             _remove_now(probe)
 
+    def _rendition_folder(self, sha256: str) -> Path:
+        if not SHA256_PATTERN.match(sha256):
+            raise ValueError(f"Not a sha256 hex digest: {sha256!r}")
+        return self.root / "r" / sha256[:2] / sha256
+
     def checked_temp_path(self, temp: TempBlob) -> Path:
         if temp.path.parent != self._temp_root:
             raise ValueError(f"Not a temporary blob of this store: {temp.path}")
@@ -185,6 +200,20 @@ async def _listdir_missing_ok(path: Path) -> list[str]:
         return await aiofiles.os.listdir(path)
     except (FileNotFoundError, NotADirectoryError):
         return []
+
+
+def _files_size(folder: Path) -> int:
+    """Bytes of the regular files in ``folder`` (none when it is missing)."""
+    try:
+        entries = list(os.scandir(folder))
+    except (FileNotFoundError, NotADirectoryError):
+        return 0
+    total = 0
+    for entry in entries:
+        with contextlib.suppress(FileNotFoundError):
+            if entry.is_file(follow_symlinks=False):
+                total += entry.stat(follow_symlinks=False).st_size
+    return total
 
 
 def _fsync(path: Path, directory: bool) -> None:

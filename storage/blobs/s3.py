@@ -177,25 +177,35 @@ class S3BlobStore:
         return self.location.object_key(key)
 
     def _rendition_prefix(self, sha256: str) -> str:
+        if len(sha256) != 64 or any(c not in _HEX_DIGITS for c in sha256):
+            raise ValueError(f"Not a sha256 hex digest: {sha256!r}")
         return self.location.object_key(f"r/{sha256[:2]}/{sha256}/")
 
     def _pages(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
         paginator = self.client.get_paginator("list_objects_v2")
         yield from paginator.paginate(Bucket=self.location.bucket, **kwargs)
 
-    async def _list(self, prefix: str, *, folders: bool) -> list[str]:
-        """Names under ``prefix``: sub-folder names (``Delimiter="/"``) or whole object keys."""
+    async def _folders(self, prefix: str) -> list[str]:
+        """Names of the sub-folders of ``prefix`` (``Delimiter="/"``)."""
 
         def run() -> list[str]:
-            names: list[str] = []
-            if folders:
-                for page in self._pages(Prefix=prefix, Delimiter="/"):
-                    for entry in page.get("CommonPrefixes", []):
-                        names.append(str(entry["Prefix"])[len(prefix) :].rstrip("/"))
-            else:
-                for page in self._pages(Prefix=prefix):
-                    names.extend(str(entry["Key"]) for entry in page.get("Contents", []))
-            return names
+            return [
+                str(entry["Prefix"])[len(prefix) :].rstrip("/")
+                for page in self._pages(Prefix=prefix, Delimiter="/")
+                for entry in page.get("CommonPrefixes", [])
+            ]
+
+        return await anyio.to_thread.run_sync(run)
+
+    async def _objects(self, prefix: str) -> dict[str, int]:
+        """The whole key and the size of every object under ``prefix``."""
+
+        def run() -> dict[str, int]:
+            return {
+                str(entry["Key"]): int(entry.get("Size", 0))
+                for page in self._pages(Prefix=prefix)
+                for entry in page.get("Contents", [])
+            }
 
         return await anyio.to_thread.run_sync(run)
 
@@ -254,13 +264,7 @@ class S3BlobStore:
         )
 
     async def delete_renditions(self, sha256: str) -> None:
-        if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
-            raise ValueError(f"Not a sha256 hex digest: {sha256!r}")
-        await self._delete_objects(await self._list(self._rendition_prefix(sha256), folders=False))
-
-    def path_for(self, key: str) -> Path:
-        """Where the local copy of ``key`` is kept; it exists only after :meth:`local_copy`."""
-        return self._cache.path_for(key)
+        await self._delete_objects(list(await self._objects(self._rendition_prefix(sha256))))
 
     async def local_copy(self, key: str) -> Path:
         """A local file with the bytes of ``key``, downloaded on first use; raises
@@ -287,32 +291,38 @@ class S3BlobStore:
         return target
 
     async def exists(self, key: str) -> bool:
+        return await self.size(key) is not None
+
+    async def size(self, key: str) -> int | None:
         try:
-            await self._call(
+            answer: dict[str, Any] = await self._call(
                 self.client.head_object, Bucket=self.location.bucket, Key=self._object(key)
             )
         except ClientError as exc:
             if _is_missing(exc):
-                return False
+                return None
             raise
-        return True
+        return int(answer.get("ContentLength", 0))
+
+    async def renditions_size(self, sha256: str) -> int:
+        return sum((await self._objects(self._rendition_prefix(sha256))).values())
 
     async def keys(self) -> AsyncIterator[str]:
         root = self.location.root
-        for folder in sorted(await self._list(root, folders=True)):
+        for folder in sorted(await self._folders(root)):
             if folder not in _HEX2:
                 continue
-            for object_key in sorted(await self._list(f"{root}{folder}/", folders=False)):
+            for object_key in sorted(await self._objects(f"{root}{folder}/")):
                 key = object_key[len(root) :]
                 if KEY_PATTERN.match(key):
                     yield key
 
     async def rendition_sources(self) -> AsyncIterator[str]:
         base = f"{self.location.root}r/"
-        for folder in sorted(await self._list(base, folders=True)):
+        for folder in sorted(await self._folders(base)):
             if folder not in _HEX2:
                 continue
-            for name in sorted(await self._list(f"{base}{folder}/", folders=True)):
+            for name in sorted(await self._folders(f"{base}{folder}/")):
                 if len(name) == 64 and name.startswith(folder) and set(name) <= set(_HEX_DIGITS):
                     yield name
 

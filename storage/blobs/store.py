@@ -66,11 +66,6 @@ class BlobStore(Protocol):
         """Delete every rendition of the blob with this sha256."""
         ...
 
-    def path_for(self, key: str) -> Path:
-        """Where the local file of ``key`` is (for a remote store: its local copy, which exists
-        only after :meth:`local_copy`)."""
-        ...
-
     async def local_copy(self, key: str) -> Path:
         """A local file with the bytes of ``key`` (for decoders that need a path), fetched
         first when the store is remote."""
@@ -78,6 +73,14 @@ class BlobStore(Protocol):
 
     async def exists(self, key: str) -> bool:
         """Whether a blob is stored at ``key``."""
+        ...
+
+    async def size(self, key: str) -> int | None:
+        """Bytes of the blob at ``key``; None when there is none."""
+        ...
+
+    async def renditions_size(self, sha256: str) -> int:
+        """Bytes of the stored renditions of the blob with this sha256 (0 for none)."""
         ...
 
     def keys(self) -> AsyncIterator[str]:

@@ -20,6 +20,7 @@ from storage.blobs import (
     TempBlob,
     blob_key,
     content_type_for,
+    rendition_key,
 )
 from storage.enums import ErrorCode
 from storage.errors import FileRejected
@@ -304,3 +305,20 @@ async def test_commit_refuses_foreign_temp_and_bad_key(
     with pytest.raises(ValueError):
         await store.commit(temp, "../escape.jpg")
     await store.discard(temp)
+
+
+async def test_sizes_of_blobs_and_renditions(store: LocalBlobStore) -> None:
+    temp, key = await received(store, b"twelve bytes")
+    assert await store.size(key) is None
+    await store.commit(temp, key)
+    assert await store.size(key) == 12
+    digest = temp.sha256
+    assert await store.renditions_size(digest) == 0
+    await store.write(rendition_key(digest, 100, "webp"), b"abc")
+    await store.write(rendition_key(digest, 250, "webp"), b"defgh")
+    assert await store.renditions_size(digest) == 8
+    await store.delete(key)
+    assert await store.size(key) is None
+    assert await store.renditions_size(digest) == 0
+    with pytest.raises(ValueError):
+        await store.renditions_size("../" + digest[3:])
