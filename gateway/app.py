@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from functools import partial
 
@@ -38,24 +38,27 @@ from storage.media.renditions import Renditions, parse_boxes
 from storage.sql.database import Database
 from storage.sync import DOWNLOADS_AT_ONCE
 
+MediaApp = Callable[[Callable[[str], Awaitable[bool]]], ASGIApp]
+"""The ``/media`` app of a store, given how to make a rendition on its first request."""
+
 
 def build_backend(settings: Settings, events: MediaEvents | None = None) -> Backend:
     """The storage side of the gateway, as configured (also used by CLI commands); ``events``
     hears what storage does (the app passes its metrics')."""
+    backend, _ = _build(settings, events)
+    return backend
+
+
+def _build(settings: Settings, events: MediaEvents | None) -> tuple[Backend, MediaApp]:
+    """The backend and the ``/media`` app of its blob store."""
     events = events or MediaEvents()
     DECODES.limit = settings.decode_pixel_budget
     db = Database(settings.database_url)
-    blobs: BlobStore
-    if settings.storage_url:
-        from storage.blobs.s3 import S3BlobStore  # boto3 loads only when configured
-
-        blobs = S3BlobStore(settings.storage_url, settings.storage_work_dir or settings.media_root)
-    else:
-        blobs = LocalBlobStore(settings.media_root)
+    blobs, media = _blob_store(settings)
     renditions = Renditions(
         db, blobs, settings.media_root / ".locks", parse_boxes(settings.rendition_sizes), events
     )
-    return Backend(
+    backend = Backend(
         db=db,
         blobs=blobs,
         limits=settings.limits(),
@@ -67,6 +70,21 @@ def build_backend(settings: Settings, events: MediaEvents | None = None) -> Back
         warm_renditions=settings.warm_renditions,
         events=events,
     )
+    return backend, media
+
+
+def _blob_store(settings: Settings) -> tuple[BlobStore, MediaApp]:
+    """The configured store (``settings.storage_url``) and how ``/media`` serves it: the one
+    place that decides which store is in use."""
+    if settings.storage_url:
+        # boto3 loads only when configured
+        from gateway.media.s3 import S3MediaFiles
+        from storage.blobs.s3 import S3BlobStore
+
+        remote = S3BlobStore(settings.storage_url, settings.storage_work_dir or settings.media_root)
+        return remote, lambda ensure: S3MediaFiles(remote, ensure=ensure)
+    local = LocalBlobStore(settings.media_root)
+    return local, lambda ensure: MediaFiles(directory=local.root, ensure=ensure)
 
 
 async def close_backend(backend: Backend) -> None:
@@ -75,21 +93,10 @@ async def close_backend(backend: Backend) -> None:
     await backend.db.dispose()
 
 
-def media_files(settings: Settings, backend: Backend) -> ASGIApp:
-    """The ``/media`` app of the configured store (``settings.storage_url``)."""
-    if settings.storage_url:
-        from gateway.media.s3 import S3MediaFiles
-        from storage.blobs.s3 import S3BlobStore
-
-        assert isinstance(backend.blobs, S3BlobStore)
-        return S3MediaFiles(backend.blobs, ensure=backend.renditions.ensure)
-    return MediaFiles(directory=settings.media_root, ensure=backend.renditions.ensure)
-
-
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
     metrics = Metrics()
-    backend = build_backend(settings, metrics.events)
+    backend, media = _build(settings, metrics.events)
     schema = build_schema(
         extensions=[
             partial(QueryDepthLimiter, max_depth=settings.max_query_depth),
@@ -121,7 +128,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Mount("/static", StaticAssets()),
             Route("/readyz", readiness(backend)),
             Route("/metrics", metrics_endpoint(metrics, settings.metrics_token)),
-            Mount("/media", media_files(settings, backend)),
+            Mount("/media", media(backend.renditions.ensure)),
         ],
         middleware=[Middleware(RequestObserver, metrics=metrics)],
         lifespan=lifespan,
