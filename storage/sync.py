@@ -248,9 +248,9 @@ def _item_field(request: SyncRequest, url: str) -> FieldPath:
 
 
 async def _apply(
-    backend: Backend, request: SyncRequest, downloads: _Downloads, downloaded: list[str]
+    backend: Backend, request: SyncRequest, downloads: _Downloads, urls: list[str]
 ) -> int:
-    claimed = {url: await downloads.claim(url) for url in downloaded}
+    claimed = {url: await downloads.claim(url) for url in urls}
     try:
         for _ in range(APPLY_ATTEMPTS):
             try:
@@ -357,7 +357,7 @@ class _ListWrite:
         images = await self.session.execute(
             sa.select(i.c.blob_key, i.c.option).where(i.c.id.in_(image_ids))
         )
-        for image in images.all():
+        for image in images:
             self.changes.drop([image.blob_key])
             if image.option is not None:
                 self.left.add(image.option)
@@ -380,23 +380,27 @@ class _ListWrite:
         the one it had, one the product already has with the downloaded bytes (adopted), or
         a new one."""
         download = self.claimed.get(item.url)
-        if download is None:
-            image_id = self.listed[item.url].image_id
-            assert image_id is not None  # else the URL is missing
-        elif (same := self.images.get(download.temp.sha256)) is None:
+        if download is not None and download.temp.sha256 not in self.images:
             image_id = await self.store(item, download)
-            self.owned.add(image_id)
-            return image_id
-        elif same in self.owned:
+        else:
+            image_id = self.kept(item) if download is None else self.adopted(index, download)
+            await self.into_default_gallery(image_id, item.image_type)
+        self.owned.add(image_id)
+        return image_id
+
+    def kept(self, item: SyncItem) -> int:
+        image_id = self.listed[item.url].image_id
+        assert image_id is not None  # else the URL is missing
+        return image_id
+
+    def adopted(self, index: int, download: _Download) -> int:
+        image_id = self.images[download.temp.sha256]
+        if image_id in self.owned:
             raise MediaFailure.one(
                 ("images", str(index), "url"),
                 ErrorCode.DUPLICATE,
                 "These bytes are already another image of this sync.",
             )
-        else:
-            image_id = same
-        self.owned.add(image_id)
-        await self.into_default_gallery(image_id, item.image_type)
         return image_id
 
     async def store(self, item: SyncItem, download: _Download) -> int:
