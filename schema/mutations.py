@@ -27,8 +27,7 @@ from schema.uploads import check_filename, from_base64, from_upload
 from storage import enums, images, products, sync, validation, videos
 from storage.backend import ProductRef
 from storage.errors import MediaFailure
-from storage.fetch.client import Fetcher
-from storage.receiving import Incoming
+from storage.receiving import Content, FromUrl
 
 T = TypeVar("T")
 
@@ -102,7 +101,7 @@ def product_ref(product_id: strawberry.ID | None, product_sku: str | None) -> Pr
     return ProductRef(sku=(product_sku or "").strip(), field=("productSku",))
 
 
-def _image_content(input: UploadImageInput, fetcher: Fetcher, limit: int) -> Incoming:
+def _image_content(input: UploadImageInput) -> Content:
     given = [name for name in ("file", "base64", "url") if getattr(input, name) is not None]
     if not given:
         raise MediaFailure.one(
@@ -113,10 +112,7 @@ def _image_content(input: UploadImageInput, fetcher: Fetcher, limit: int) -> Inc
             (given[1],), enums.ErrorCode.INVALID, "Give only one of file, base64 and url."
         )
     if input.url is not None:
-        problems = sync.check_sync_url(input.url, ("url",))
-        if problems:
-            raise MediaFailure(problems)
-        return sync.fetched(fetcher, input.url, ("url",), limit)
+        return FromUrl(input.url, ("url",))
     if input.base64 is not None:
         check_filename(input.filename, ("filename",))
         return from_base64(input.base64, ("base64",))
@@ -172,14 +168,12 @@ class Mutation:
 
         async def action() -> int:
             ref = product_ref(input.product_id, input.product_sku)
-            content = _image_content(input, backend.fetcher, backend.limits.max_image_bytes)
-            default_source = enums.MediaSource.URL if input.url else enums.MediaSource.UPLOAD
             new = images.NewImage(
                 product=ref,
-                content=content,
+                content=_image_content(input),
                 position=input.position,
                 image_type=enums.ImageType(input.image_type or enums.ImageType.DEFAULT),
-                source=enums.MediaSource(input.source or default_source),
+                source=enums.MediaSource(input.source) if input.source else None,
                 option=input.option,
                 alt=input.alt,
             )

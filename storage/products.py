@@ -12,8 +12,7 @@ from storage import validation
 from storage.backend import Backend, BlobChanges, ProductRef
 from storage.enums import ErrorCode
 from storage.errors import MediaFailure, Problem
-from storage.sql import tables as models
-from storage.sql.gallery import IMAGE_ORDER
+from storage.sql.gallery import IMAGE_ORDER, insert_row
 from storage.sql.tables import downloadable_table, image_table, product_table, utcnow, video_table
 
 
@@ -50,11 +49,7 @@ async def create_product(backend: Backend, sku: str, name: str) -> int:
         async with backend.db.write() as session:
             if await _sku_in_use(session, sku):
                 raise _sku_taken(sku)
-            product = models.Product(sku=sku, name=name)
-            session.add(product)
-            await session.flush()
-            assert product.id is not None
-            return product.id
+            return await insert_row(session, product_table, sku=sku, name=name)
     except IntegrityError:
         raise _sku_taken(sku) from None
 

@@ -12,8 +12,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from storage.enums import TokenScope
-from storage.sql import tables as models
 from storage.sql.database import Database
+from storage.sql.gallery import insert_row
 from storage.sql.records import as_utc
 from storage.sql.tables import token_table, utcnow
 
@@ -64,11 +64,16 @@ async def create_token(
     token is never stored."""
     token = token or new_token()
     async with db.write() as session:
-        row = models.ApiToken(name=name, token_hash=hash_token(token), scope=scope.value)
-        session.add(row)
-        await session.flush()
-        assert row.id is not None
-        return token, TokenInfo(row.id, name, scope, row.created_at, None)
+        created_at = utcnow()
+        token_id = await insert_row(
+            session,
+            token_table,
+            name=name,
+            token_hash=hash_token(token),
+            scope=scope.value,
+            created_at=created_at,
+        )
+        return token, TokenInfo(token_id, name, scope, created_at, None)
 
 
 async def list_tokens(db: Database) -> list[TokenInfo]:

@@ -10,12 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import validation
 from storage.backend import Backend, BlobChanges, ProductRef
-from storage.blobs import blob_key
 from storage.enums import ErrorCode, MediaSource
 from storage.errors import FieldPath, MediaFailure
 from storage.receiving import Incoming, receive_video
-from storage.sql import tables as models
-from storage.sql.gallery import Gallery
+from storage.sql.gallery import Gallery, insert_row
 from storage.sql.tables import utcnow, video_table
 
 
@@ -32,8 +30,8 @@ async def upload_video(backend: Backend, video: NewVideo) -> int:
     problems += await backend.check_product(video.product)
     if problems:
         raise MediaFailure(problems)
-    temp, info = await receive_video(backend, video.content)
-    key = blob_key(temp.sha256, info.extension)
+    file = await receive_video(backend, video.content)
+    temp, info, key = file.temp, file.info, file.key
 
     async def work(session: AsyncSession, changes: BlobChanges) -> int:
         product = await backend.lock_product(session, video.product)
@@ -47,7 +45,9 @@ async def upload_video(backend: Backend, video: NewVideo) -> int:
                 "The product already has a video with these bytes.",
             )
         gallery = Gallery.videos(product.id)
-        row = models.Video(
+        video_id = await insert_row(
+            session,
+            video_table,
             product_id=product.id,
             position=len(await gallery.order(session)),
             source=video.source.value,
@@ -59,12 +59,9 @@ async def upload_video(backend: Backend, video: NewVideo) -> int:
             height=info.height,
             duration_seconds=info.duration_seconds,
         )
-        session.add(row)
-        await session.flush()
-        assert row.id is not None
-        await gallery.place(session, row.id, video.position)
+        await gallery.place(session, video_id, video.position)
         changes.store(key)
-        return row.id
+        return video_id
 
     try:
         video_id = await backend.blob_transaction(work, {key: temp})

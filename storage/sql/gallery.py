@@ -96,7 +96,9 @@ class Gallery:
 
 
 async def insert_row(session: AsyncSession, table: sa.Table, **values: object) -> int:
-    """Insert one row with Core (no ORM flush) and return its id; timestamps default to now."""
+    """Insert one row with Core (no ORM flush) and return its id; the timestamps the table
+    has default to now."""
     now = utcnow()
-    statement = sa.insert(table).values(created_at=now, updated_at=now, **values)
+    stamps = {name: now for name in ("created_at", "updated_at") if name in table.c}
+    statement = sa.insert(table).values({**stamps, **values})
     return int((await session.execute(statement.returning(table.c.id))).scalar_one())

@@ -1,5 +1,5 @@
 """The tables. Enumerations are stored as short strings so both SQLite and PostgreSQL read them
-without database enum types; the repository turns rows into plain read records."""
+without database enum types; ``records`` turns rows into plain read records."""
 
 from __future__ import annotations
 
