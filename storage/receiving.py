@@ -3,11 +3,12 @@ stopping at the byte limit), then sniff and measure it in a worker thread."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterable
 from dataclasses import dataclass
 from functools import partial
 from typing import TypeVar
+
+import anyio.to_thread
 
 from storage.backend import Backend
 from storage.blobs import TempBlob
@@ -33,7 +34,7 @@ async def _receive(
     except FileRejected as rejected:
         raise MediaFailure.one(incoming.field, rejected.code, rejected.message) from None
     try:
-        info = await asyncio.to_thread(inspect, temp.path)
+        info = await anyio.to_thread.run_sync(inspect, temp.path)
     except FileRejected as rejected:
         await backend.blobs.discard(temp)
         raise MediaFailure.one(incoming.field, rejected.code, rejected.message) from None
