@@ -27,7 +27,7 @@ from schema.uploads import check_filename, from_base64, from_upload
 from storage import enums, images, products, sync, validation, videos
 from storage.backend import ProductRef
 from storage.errors import MediaFailure
-from storage.fetch.client import Fetcher
+from storage.fetch import Fetcher
 from storage.receiving import Incoming
 
 T = TypeVar("T")

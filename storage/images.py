@@ -15,7 +15,7 @@ from storage.backend import Backend, BlobChanges, ProductRef
 from storage.blobs import TempBlob, blob_key
 from storage.enums import ErrorCode, ImageType, MediaSource
 from storage.errors import FieldPath, MediaFailure, Problem
-from storage.media.inspection import ImageInfo
+from storage.media import ImageInfo
 from storage.receiving import Incoming, receive_image
 from storage.sql.gallery import Gallery, insert_row
 from storage.sql.tables import downloadable_table, image_table, utcnow

@@ -13,7 +13,7 @@ import anyio.to_thread
 from storage.backend import Backend
 from storage.blobs import TempBlob
 from storage.errors import FieldPath, FileRejected, MediaFailure
-from storage.media.inspection import ImageInfo, VideoInfo, inspect_image, inspect_video
+from storage.media import ImageInfo, VideoInfo, inspect_image, inspect_video
 
 Info = TypeVar("Info", ImageInfo, VideoInfo)
 

@@ -24,8 +24,8 @@ from storage.backend import Backend, BlobChanges, ProductRef
 from storage.blobs import TempBlob, blob_key
 from storage.enums import DownloadStatus, ErrorCode, ImageType, MediaSource
 from storage.errors import FieldPath, FileRejected, MediaFailure, Problem
-from storage.fetch.client import Fetcher, check_url
-from storage.media.inspection import ImageInfo
+from storage.fetch import Fetcher, check_url
+from storage.media import ImageInfo
 from storage.receiving import Incoming, receive_image
 from storage.sql.database import DatabaseBusy
 from storage.sql.gallery import Gallery, insert_row

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from storage.media.formats import BY_EXTENSION, FORMATS, RENDITION_OUTPUTS, MediaFormat
+from storage.media import BY_EXTENSION, FORMATS, RENDITION_OUTPUTS, MediaFormat
 
 
 def _extension_of(formats: Iterable[MediaFormat]) -> str:

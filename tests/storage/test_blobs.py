@@ -22,7 +22,7 @@ from storage.blobs import (
 )
 from storage.enums import ErrorCode
 from storage.errors import FileRejected
-from storage.media.formats import BY_EXTENSION
+from storage.media import BY_EXTENSION
 
 pytestmark = pytest.mark.anyio
 
