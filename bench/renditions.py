@@ -44,7 +44,7 @@ import PIL
 from PIL import Image, ImageDraw, ImageFilter
 
 from storage.enums import RenditionSize
-from storage.media.rendering import DEFAULT_BOXES, plan, render
+from storage.media import DEFAULT_BOXES, plan, render
 
 FORMATS = ("JPEG", "WEBP")
 

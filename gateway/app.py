@@ -32,8 +32,8 @@ from schema import build_schema
 from storage.backend import Backend
 from storage.blobs import BlobStore, LocalBlobStore
 from storage.events import MediaEvents
-from storage.fetch.client import Fetcher, FetchPolicy
-from storage.media.memory import DECODES
+from storage.fetch import Fetcher, FetchPolicy
+from storage.media import DECODES
 from storage.media.renditions import Renditions, parse_boxes
 from storage.sql.database import Database
 from storage.sync import DOWNLOADS_AT_ONCE

@@ -8,7 +8,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from storage.backend import Limits
-from storage.media.memory import DEFAULT_DECODE_PIXELS
+from storage.media import DEFAULT_DECODE_PIXELS
 
 MIB = 1024 * 1024
 

@@ -29,7 +29,7 @@ from storage.blobs import BlobStore, TempBlob, sha256_of
 from storage.enums import ErrorCode
 from storage.errors import FieldPath, MediaFailure, Problem
 from storage.events import MediaEvents
-from storage.fetch.client import Fetcher
+from storage.fetch import Fetcher
 from storage.media.renditions import Renditions
 from storage.sql.database import Database
 from storage.sql.records import ProductRecord

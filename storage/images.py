@@ -14,7 +14,7 @@ from storage import validation
 from storage.backend import Backend, BlobChanges, ProductRef
 from storage.enums import ErrorCode, ImageType, MediaSource
 from storage.errors import FieldPath, MediaFailure, Problem
-from storage.media.inspection import ImageInfo
+from storage.media import ImageInfo
 from storage.receiving import Content, FromUrl, Received, receive_image, url_problems
 from storage.sql.gallery import Gallery, insert_row
 from storage.sql.tables import downloadable_table, image_table, utcnow

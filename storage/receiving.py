@@ -3,18 +3,19 @@ stopping at the byte limit), then sniff and measure it in a worker thread."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 from functools import partial
 from typing import Generic, TypeVar
 
+import anyio.to_thread
+
 from storage import validation
 from storage.backend import Backend
 from storage.blobs import TempBlob, blob_key
 from storage.errors import FieldPath, FileRejected, MediaFailure, Problem
-from storage.fetch.client import Fetcher, check_url
-from storage.media.inspection import ImageInfo, VideoInfo, inspect_image, inspect_video
+from storage.fetch import Fetcher, check_url
+from storage.media import ImageInfo, VideoInfo, inspect_image, inspect_video
 
 Info = TypeVar("Info", ImageInfo, VideoInfo)
 
@@ -84,7 +85,7 @@ async def _receive(
     except FileRejected as rejected:
         raise MediaFailure.one(incoming.field, rejected.code, rejected.message) from None
     try:
-        info = await asyncio.to_thread(inspect, temp.path)
+        info = await anyio.to_thread.run_sync(inspect, temp.path)
     except FileRejected as rejected:
         await backend.blobs.discard(temp)
         raise MediaFailure.one(incoming.field, rejected.code, rejected.message) from None

@@ -24,9 +24,9 @@ from storage.backend import Backend, BlobChanges, ProductRef
 from storage.blobs import TempBlob
 from storage.enums import DownloadStatus, ErrorCode, ImageType, MediaSource
 from storage.errors import FieldPath, MediaFailure, Problem
-from storage.fetch.client import Fetcher
+from storage.fetch import Fetcher
 from storage.images import insert_image
-from storage.media.inspection import ImageInfo
+from storage.media import ImageInfo
 from storage.receiving import Received, downloaded, receive_image, url_problems
 from storage.sql.database import DatabaseBusy
 from storage.sql.gallery import Gallery, insert_row

@@ -3,7 +3,6 @@ stores, temporary files. The S3 store (``storage.blobs.s3``) is imported only wh
 configured, so boto3 loads only then."""
 
 from storage.blobs.keys import (
-    EXTENSIONS,
     KEY_PATTERN,
     RENDITION_KEY_PATTERN,
     blob_key,
@@ -17,7 +16,6 @@ from storage.blobs.store import DEFAULT_TEMPORARY_AGE, TEMP_DIRECTORY, BlobStore
 
 __all__ = [
     "DEFAULT_TEMPORARY_AGE",
-    "EXTENSIONS",
     "KEY_PATTERN",
     "RENDITION_KEY_PATTERN",
     "TEMP_DIRECTORY",

@@ -11,32 +11,24 @@ Content addressing gives three properties the rest of the system relies on:
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from types import MappingProxyType
+from collections.abc import Iterable
 
-EXTENSIONS: Mapping[str, str] = MappingProxyType(
-    {
-        "jpg": "image/jpeg",
-        "png": "image/png",
-        "gif": "image/gif",
-        "webp": "image/webp",
-        "mp4": "video/mp4",
-        "avif": "image/avif",
-    }
-)
+from storage.media import BY_EXTENSION, FORMATS, RENDITION_OUTPUTS, MediaFormat
+
+
+def _extension_of(formats: Iterable[MediaFormat]) -> str:
+    """A regex group named ``extension`` matching any of the formats' extensions."""
+    return "(?P<extension>" + "|".join(re.escape(f.extension) for f in formats) + ")"
+
 
 KEY_PATTERN: re.Pattern[str] = re.compile(
-    r"\A(?P<folder>[0-9a-f]{2})/(?P=folder)[0-9a-f]{62}\.(?P<extension>"
-    + "|".join(re.escape(extension) for extension in EXTENSIONS)
-    + r")\Z"
+    r"\A(?P<folder>[0-9a-f]{2})/(?P=folder)[0-9a-f]{62}\." + _extension_of(FORMATS) + r"\Z"
 )
 """A blob key; anchored, so ``match``, ``fullmatch`` and ``search`` all test the whole string."""
 
-RENDITION_EXTENSIONS = ("jpg", "png", "webp", "avif")
-
 RENDITION_KEY_PATTERN: re.Pattern[str] = re.compile(
     r"\Ar/(?P<folder>[0-9a-f]{2})/(?P<sha256>(?P=folder)[0-9a-f]{62})/(?P<box>[1-9][0-9]{0,4})"
-    r"\.(?P<extension>" + "|".join(RENDITION_EXTENSIONS) + r")\Z"
+    r"\." + _extension_of(RENDITION_OUTPUTS) + r"\Z"
 )
 """A rendition of the blob with that sha256, fitted into a box of ``box`` pixels:
 ``r/ab/ab12…/250.webp``. Derived from the source's bytes, so as immutable as a blob key."""
@@ -54,7 +46,7 @@ def blob_key(sha256: str, extension: str) -> str:
     if not SHA256_PATTERN.match(digest):
         raise ValueError(f"Not a sha256 hex digest: {sha256!r}")
     normalized = extension.lower().removeprefix(".")
-    if normalized not in EXTENSIONS:
+    if normalized not in BY_EXTENSION:
         raise ValueError(f"Unsupported blob extension: {extension!r}")
     return f"{digest[:2]}/{digest}.{normalized}"
 
@@ -81,4 +73,4 @@ def content_type_for(key: str) -> str:
     match = KEY_PATTERN.match(key) or RENDITION_KEY_PATTERN.match(key)
     if match is None:
         raise ValueError(f"Not a blob key: {key!r}")
-    return EXTENSIONS[match["extension"]]
+    return BY_EXTENSION[match["extension"]].mime_type

@@ -24,24 +24,17 @@ import sqlalchemy as sa
 from storage.blobs import RENDITION_KEY_PATTERN, BlobStore, rendition_key
 from storage.enums import RenditionFormat, RenditionSize
 from storage.events import MediaEvents
+from storage.media.formats import BY_EXTENSION, BY_MIME_TYPE
 from storage.media.rendering import (
     DEFAULT_BOXES,
-    EXTENSIONS,
-    MIME_TYPES,
     fit,
     output_format,
     plan,
     render,
+    rendition_format,
 )
 from storage.sql.database import Database
 from storage.sql.tables import image_table
-
-PILLOW_FORMATS = {
-    "image/jpeg": "JPEG",
-    "image/png": "PNG",
-    "image/gif": "GIF",
-    "image/webp": "WEBP",
-}
 
 
 @dataclass(frozen=True)
@@ -110,8 +103,10 @@ class Renditions:
         sizes: Sequence[RenditionSize] | None,
         requested: RenditionFormat,
     ) -> list[RenditionView]:
-        fmt = output_format(PILLOW_FORMATS[mime_type], requested, animated=False)
-        extension = EXTENSIONS[fmt]
+        fmt = rendition_format(
+            output_format(BY_MIME_TYPE[mime_type].name, requested, animated=False)
+        )
+        extension = fmt.extension
         views = []
         for size in sizes if sizes is not None else list(RenditionSize):
             box = self.boxes[size]
@@ -123,7 +118,7 @@ class Renditions:
                     key_2x=rendition_key(sha256, 2 * box, extension) if planned.size_2x else None,
                     width=planned.width,
                     height=planned.height,
-                    mime_type=MIME_TYPES[fmt],
+                    mime_type=fmt.mime_type,
                 )
             )
         return views
@@ -190,8 +185,7 @@ class Renditions:
                 match = RENDITION_KEY_PATTERN.match(key)
                 assert match is not None
                 width, height = fit(source.width, source.height, int(match["box"]))
-                fmt = next(f for f, ext in EXTENSIONS.items() if ext == match["extension"])
-                targets.append((width, height, fmt))
+                targets.append((width, height, BY_EXTENSION[match["extension"]].name))
             path = await self.blobs.local_copy(source.blob_key)
             async with self._working:
                 rendered = await anyio.to_thread.run_sync(render, path, targets)

@@ -13,7 +13,6 @@ import anyio
 import pytest
 
 from storage.blobs import (
-    EXTENSIONS,
     KEY_PATTERN,
     BlobStore,
     LocalBlobStore,
@@ -24,6 +23,7 @@ from storage.blobs import (
 )
 from storage.enums import ErrorCode
 from storage.errors import FileRejected
+from storage.media import BY_EXTENSION
 
 pytestmark = pytest.mark.anyio
 
@@ -71,7 +71,7 @@ def test_blob_key_and_content_type() -> None:
     assert content_type_for(key) == "image/jpeg"
     assert content_type_for(blob_key(digest, "mp4")) == "video/mp4"
     assert content_type_for(blob_key(digest, "avif")) == "image/avif"
-    assert set(EXTENSIONS) == {"jpg", "png", "gif", "webp", "mp4", "avif"}
+    assert set(BY_EXTENSION) == {"jpg", "png", "gif", "webp", "mp4", "avif"}
     with pytest.raises(ValueError):
         blob_key(digest, "exe")
     with pytest.raises(ValueError):

@@ -12,7 +12,7 @@ from PIL import ImageFile
 import media_factory
 from storage.enums import ErrorCode
 from storage.errors import FileRejected
-from storage.media.inspection import ImageInfo, VideoInfo, inspect_image, inspect_video
+from storage.media import ImageInfo, VideoInfo, inspect_image, inspect_video
 
 MAX_PIXELS = 50_000_000
 
