@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
-from typing import TypeVar
-
 import strawberry
 from graphql import GraphQLError
 
@@ -12,8 +9,6 @@ from storage.enums import ErrorCode
 from storage.errors import MediaFailure, Problem
 
 MediaErrorCode = strawberry.enum(ErrorCode, name="MediaErrorCode")
-
-T = TypeVar("T")
 
 BAD_USER_INPUT = "BAD_USER_INPUT"
 """``extensions.code`` of a top-level error caused by an argument the client sent (the name
@@ -41,11 +36,3 @@ class MediaError:
 
 def errors_of(failure: MediaFailure) -> list[MediaError]:
     return [MediaError.of(p) for p in failure.problems]
-
-
-async def attempt(call: Awaitable[T]) -> tuple[T | None, list[MediaError]]:
-    """Run a use case; its user errors come back as MediaErrors, anything else propagates."""
-    try:
-        return await call, []
-    except MediaFailure as failure:
-        return None, errors_of(failure)

@@ -97,7 +97,7 @@ async def images_by_id(c: AsyncConnection, ids: Sequence[int]) -> list[ImageReco
 
 
 async def images_by_product(c: AsyncConnection, ids: Sequence[int]) -> list[list[ImageRecord]]:
-    """Each product's whole gallery list, in gallery order (see ``records.gallery_order``)."""
+    """Each product's whole gallery list, in gallery order (``IMAGE_ORDER``)."""
     return _group(await _by_ids(c, ImageRecord, "product_id", ids, *_GALLERY_ORDER), ids)
 
 

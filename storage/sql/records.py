@@ -98,15 +98,10 @@ class DownloadableImageRecord(Record):
     updated_at: datetime
 
 
-def gallery_order(image: ImageRecord) -> tuple[bool, str, int]:
-    """Galleries in order (the default gallery first, then options by name), then position."""
-    return (image.option is not None, image.option or "", image.position)
-
-
 def main_image(gallery: list[ImageRecord]) -> ImageRecord | None:
     """The marked main image; else position 0 of the default gallery; else of any gallery.
 
-    ``gallery`` is every image of one product in ``gallery_order``.
+    ``gallery`` is every image of one product in ``storage.sql.gallery.IMAGE_ORDER``.
     """
     for image in gallery:
         if image.is_main:
