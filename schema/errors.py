@@ -8,7 +8,8 @@ from graphql import GraphQLError
 from storage.enums import ErrorCode
 from storage.errors import MediaFailure, Problem
 
-MediaErrorCode = strawberry.enum(ErrorCode, name="MediaErrorCode")
+# The contract names the error code enum MediaErrorCode.
+strawberry.enum(ErrorCode, name="MediaErrorCode")
 
 BAD_USER_INPUT = "BAD_USER_INPUT"
 """``extensions.code`` of a top-level error caused by an argument the client sent (the name
@@ -26,7 +27,7 @@ class MediaError:
     field: list[str] | None = strawberry.field(
         description='Path into the input, e.g. ["images", "2", "url"].'
     )
-    code: MediaErrorCode  # type: ignore[valid-type]
+    code: ErrorCode
     message: str
 
     @classmethod

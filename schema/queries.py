@@ -30,8 +30,6 @@ from schema.types import (
     Image,
     Node,
     Product,
-    ProductSort,
-    SortDirection,
     Video,
     load_images,
 )
@@ -109,8 +107,8 @@ class Query:
         first: int | None = 20,
         after: str | None = None,
         filter: ProductFilter | None = None,
-        sort_by: ProductSort | None = enums.ProductSort.SKU,  # type: ignore[valid-type]
-        direction: SortDirection | None = enums.SortDirection.ASC,  # type: ignore[valid-type]
+        sort_by: enums.ProductSort | None = enums.ProductSort.SKU,
+        direction: enums.SortDirection | None = enums.SortDirection.ASC,
     ) -> ProductConnection:
         first = check_first(first, 20, 100)
         if filter is not None:
