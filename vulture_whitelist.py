@@ -50,6 +50,8 @@ _.isolation_level
 _.exc_type
 _.exc_value
 _.traceback
+# SQLModel table classes: defining one adds its table to the metadata (storage.sql.tables).
+_.ApiToken
 # Alembic revision modules.
 _.down_revision
 _.branch_labels
