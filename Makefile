@@ -35,10 +35,12 @@ POSTGRES_TESTS ?= tests/http tests/properties tests/support
 test-postgres: install
 	MEDIA_GATEWAY_TEST_POSTGRES=1 $(BIN)/pytest $(PYTEST_ARGS) $(POSTGRES_TESTS)
 
+# vulture: no dead code in gateway schema storage (settings and whitelist in pyproject.toml).
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy gateway schema storage
+	$(BIN)/vulture
 
 schema: install
 	$(BIN)/media-gateway export-schema > schema.graphql.tmp

@@ -19,7 +19,7 @@ from python_multipart.multipart import DEFAULT_MAX_HEADER_COUNT, DEFAULT_MAX_HEA
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import ClientDisconnect, HTTPConnection, Request
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
@@ -115,9 +115,8 @@ class Unavailable(SchemaExtension):
     def on_operation(self) -> Iterator[None]:
         yield
         result = self.execution_context.result
-        errors: list[GraphQLError] | None = getattr(result, "errors", None)
-        if errors:
-            result.errors = [_unavailable(error) for error in errors]  # type: ignore[union-attr]
+        if result is not None and result.errors:
+            result.errors = [_unavailable(error) for error in result.errors]
 
 
 def _unavailable(error: GraphQLError) -> GraphQLError:
@@ -397,7 +396,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
                 data.pop("data", None)
         return data
 
-    async def get_context(self, request: Request, response: object) -> Context:  # type: ignore[override]
+    async def get_context(self, request: HTTPConnection, response: object) -> Context:
         credentials = await authenticate(request, self.backend.db)
         public_url = self.settings.public_url or str(request.base_url)
         return Context(

@@ -72,7 +72,7 @@ class _Stderr:
         sys.stderr.flush()
 
 
-class _GatewayHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class _GatewayHandler(logging.StreamHandler[TextIO | _Stderr]):
     """The handler :func:`configure_logging` installs (and replaces when called again)."""
 
 

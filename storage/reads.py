@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -24,6 +24,20 @@ from storage.sql.records import (
 from storage.sql.tables import downloadable_table, image_table, product_table, video_table
 
 R = TypeVar("R", bound=Record)
+
+
+class _Keyed(Protocol):
+    @property
+    def id(self) -> int: ...
+
+
+class _OfProduct(Protocol):
+    @property
+    def product_id(self) -> int: ...
+
+
+K = TypeVar("K", bound=_Keyed)
+P = TypeVar("P", bound=_OfProduct)
 
 
 _PRODUCT_SORT_COLUMN = {
@@ -66,15 +80,15 @@ async def _by_ids(
     return [record.from_row(row) for row in rows]
 
 
-def _group(records: Sequence[R], ids: Sequence[int]) -> list[list[R]]:
-    grouped: dict[int, list[R]] = defaultdict(list)
+def _group(records: Sequence[P], ids: Sequence[int]) -> list[list[P]]:
+    grouped: dict[int, list[P]] = defaultdict(list)
     for item in records:
-        grouped[item.product_id].append(item)  # type: ignore[attr-defined]
+        grouped[item.product_id].append(item)
     return [grouped.get(i, []) for i in ids]
 
 
-def _index(records: Sequence[R], ids: Sequence[int]) -> list[R | None]:
-    found = {item.id: item for item in records}  # type: ignore[attr-defined]
+def _index(records: Sequence[K], ids: Sequence[int]) -> list[K | None]:
+    found = {item.id: item for item in records}
     return [found.get(i) for i in ids]
 
 
@@ -97,7 +111,7 @@ async def images_by_id(c: AsyncConnection, ids: Sequence[int]) -> list[ImageReco
 
 
 async def images_by_product(c: AsyncConnection, ids: Sequence[int]) -> list[list[ImageRecord]]:
-    """Each product's whole gallery list, in gallery order (see ``records.gallery_order``)."""
+    """Each product's whole gallery list, in gallery order (``IMAGE_ORDER``)."""
     return _group(await _by_ids(c, ImageRecord, "product_id", ids, *_GALLERY_ORDER), ids)
 
 

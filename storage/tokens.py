@@ -84,12 +84,13 @@ async def list_tokens(db: Database) -> list[TokenInfo]:
 
 async def revoke_token(db: Database, token_id: int) -> bool:
     async with db.write() as session:
-        result = await session.execute(
+        connection = await session.connection()
+        result = await connection.execute(
             sa.update(token_table)
             .where(token_table.c.id == token_id, token_table.c.revoked_at.is_(None))
             .values(revoked_at=utcnow())
         )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        return bool(result.rowcount)
 
 
 async def verify_token(db: Database, token: str) -> TokenScope | None:

@@ -168,29 +168,6 @@ def plan(width: int, height: int, size: RenditionSize, box: int | None = None) -
     return Plan(width_1x, height_1x, fit(width, height, 2 * box))
 
 
-@dataclass(frozen=True)
-class RenditionSpec:
-    """One rendition of an image: its size, its scale (1 or 2) and its format."""
-
-    size: RenditionSize
-    scale: int
-    format: RenditionFormat
-
-    def __post_init__(self) -> None:
-        if self.scale not in (1, 2):
-            raise ValueError(f"scale must be 1 or 2, got {self.scale}")
-
-    def dimensions(
-        self, width: int, height: int, boxes: Mapping[RenditionSize, int] = DEFAULT_BOXES
-    ) -> tuple[int, int] | None:
-        """Width and height of this rendition of a width x height original; None for a 2x
-        rendition that the original is too small for."""
-        planned = plan(width, height, self.size, boxes[self.size])
-        if self.scale == 1:
-            return planned.width, planned.height
-        return planned.size_2x
-
-
 def output_format(source_format: str, requested: RenditionFormat, animated: bool) -> str:
     """The format ``render`` writes for ``requested`` from a source in ``source_format``.
 

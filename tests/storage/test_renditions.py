@@ -20,7 +20,6 @@ from storage.media.rendering import (
     Plan,
     Rendered,
     RenditionError,
-    RenditionSpec,
     fit,
     is_animated,
     output_format,
@@ -301,20 +300,6 @@ def test_plan_2x_longest_side_is_exactly_double_whenever_it_exists() -> None:
             else:
                 assert max(planned.size_2x) == 2 * max(planned.width, planned.height)
                 assert planned.size_2x == fit(width, height, 2 * DEFAULT_BOXES[size])
-
-
-def test_rendition_spec_dimensions() -> None:
-    zoom_2x = RenditionSpec(RenditionSize.ZOOM, 2, RenditionFormat.WEBP)
-    assert zoom_2x.dimensions(3000, 2000) is None
-    assert zoom_2x.dimensions(4000, 2000) == (3200, 1600)
-    small = RenditionSpec(RenditionSize.SMALL, 1, RenditionFormat.JPEG)
-    assert small.dimensions(3000, 2000) == (250, 167)
-    assert small.dimensions(3000, 2000, {**DEFAULT_BOXES, RenditionSize.SMALL: 300}) == (300, 200)
-
-
-def test_rendition_spec_scale_is_1_or_2() -> None:
-    with pytest.raises(ValueError):
-        RenditionSpec(RenditionSize.SMALL, 3, RenditionFormat.JPEG)
 
 
 # output_format -------------------------------------------------------------------
