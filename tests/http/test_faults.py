@@ -35,15 +35,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from api import ERRORS, Api
 from gateway.app import create_app
 from gateway.settings import Settings
-from image_server import ImageServer, running_server
-from media_factory import image_bytes, mp4_bytes
-from server_process import free_port
 from storage import tokens
 from storage.blobs import local as blobs_module
 from storage.enums import TokenScope
+from support.api import ERRORS, Api
+from support.image_server import ImageServer, running_server
+from support.media_factory import image_bytes, mp4_bytes
+from support.server_process import free_port
 
 UPLOAD_IMAGE = (
     "mutation($input: UploadImageInput!) { uploadImage(input: $input) { "

@@ -29,14 +29,14 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from api import ERRORS, IMAGE_FIELDS, Api
 from gateway.app import create_app
 from gateway.settings import Settings
-from image_server import ImageServer, running_server
-from media_factory import image_bytes
 from schema.ids import to_global_id
 from storage import tokens
 from storage.enums import TokenScope
+from support.api import ERRORS, IMAGE_FIELDS, Api
+from support.image_server import ImageServer, running_server
+from support.media_factory import image_bytes
 
 pytestmark = pytest.mark.anyio
 

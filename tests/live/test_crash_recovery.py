@@ -31,15 +31,15 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from media_factory import image_bytes
-from server_process import (
+from storage.blobs.tempfiles import temp_name, writer_of
+from support.media_factory import image_bytes
+from support.server_process import (
     GatewayProcess,
     free_port,
     gateway_env,
     running_gateway,
     start_gateway,
 )
-from storage.blobs.tempfiles import temp_name, writer_of
 
 pytestmark = pytest.mark.live
 
