@@ -31,7 +31,7 @@ test: install
 
 # The tests whose database is the suite's fixture, again against a throwaway PostgreSQL
 # cluster (tests/support/postgres.py); the others start their own SQLite-backed servers.
-POSTGRES_TESTS ?= tests/http tests/properties tests/support
+POSTGRES_TESTS ?= tests/http tests/properties tests/storage tests/support
 test-postgres: install
 	MEDIA_GATEWAY_TEST_POSTGRES=1 $(BIN)/pytest $(PYTEST_ARGS) $(POSTGRES_TESTS)
 

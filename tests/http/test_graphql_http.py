@@ -13,7 +13,6 @@ import pytest
 from asgi_lifespan import LifespanManager
 from graphql import GraphQLError
 
-from api import Api
 from gateway.app import create_app
 from gateway.graphql_http import (
     APPLICATION_JSON,
@@ -26,7 +25,8 @@ from gateway.graphql_http import (
     parse_accept,
 )
 from gateway.settings import Settings
-from media_factory import image_bytes
+from support.api import Api
+from support.media_factory import image_bytes
 
 pytestmark = pytest.mark.anyio
 

@@ -17,17 +17,17 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
-from api import Api
 from gateway.app import create_app
 from gateway.settings import Settings
-from media_factory import image_bytes, mp4_bytes
-from server_process import console_script, gateway_env
 from storage import tokens
 from storage.backend import Backend
 from storage.enums import TokenScope
 from storage.errors import format_size
 from storage.gc import collect_garbage
 from storage.sql import migrate
+from support.api import Api
+from support.media_factory import image_bytes, mp4_bytes
+from support.server_process import console_script, gateway_env
 
 pytestmark = pytest.mark.live
 

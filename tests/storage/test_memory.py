@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from media_factory import image_bytes
 from storage.media import memory
 from storage.media.inspection import inspect_image
 from storage.media.memory import DECODES, PixelBudget, give_back
 from storage.media.rendering import render
+from support.media_factory import image_bytes
 
 WAIT = 10.0
 """Generous: how long a thread that may go ahead is given to get there."""

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageCms, ImageDraw, JpegImagePlugin, PngImagePlugin
 
-import media_factory
 from storage.enums import RenditionFormat, RenditionSize
 from storage.media import rendering as renditions
 from storage.media.inspection import inspect_image
@@ -26,6 +25,7 @@ from storage.media.rendering import (
     plan,
     render,
 )
+from support import media_factory
 
 Color = tuple[int, ...]
 

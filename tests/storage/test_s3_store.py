@@ -18,14 +18,14 @@ from asgi_lifespan import LifespanManager
 from moto.server import ThreadedMotoServer
 from PIL import Image
 
-from api import ERRORS, Api
 from gateway.app import create_app
 from gateway.settings import Settings
-from media_factory import image_bytes
 from storage import tokens
 from storage.blobs.s3 import CACHE_DIRECTORY, S3BlobStore
 from storage.enums import TokenScope
 from storage.gc import collect_garbage
+from support.api import ERRORS, Api
+from support.media_factory import image_bytes
 
 BUCKET = "media"
 PREFIX = "gw"
