@@ -108,7 +108,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         ],
         max_batch=settings.max_batch,
     )
-    graphql = GatewayGraphQL(schema, backend, settings)
+    graphql = GatewayGraphQL(schema, backend, settings, metrics)
 
     async def home(request: Request) -> RedirectResponse:
         return RedirectResponse("/graphql")

@@ -23,6 +23,7 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
 )
@@ -97,6 +98,24 @@ class Metrics:
             "URL fetches that failed, by the error code they became.",
             ["code"],
             registry=registry,
+        )
+        self.cache_hits = Counter(
+            "response_cache_hits",
+            "Public queries answered from the response cache, or revalidated (304) by their ETag.",
+            registry=registry,
+        )
+        self.cache_misses = Counter(
+            "response_cache_misses",
+            "Public queries that the response cache had no current answer for.",
+            registry=registry,
+        )
+        self.cache_evictions = Counter(
+            "response_cache_evictions",
+            "Answers dropped from the response cache to stay within its bytes.",
+            registry=registry,
+        )
+        self.cache_bytes = Gauge(
+            "response_cache_bytes", "Bytes the response cache holds.", registry=registry
         )
         for kind in ("image", "video"):
             self.uploaded_bytes.labels(kind=kind)

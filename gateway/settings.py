@@ -76,6 +76,11 @@ class Settings(BaseSettings):
     max_text_part_bytes: int = 1 * MIB
     graphql_get_max_age: int = 60
     """Seconds a shared cache may keep an anonymous GET query's answer (0: never)."""
+    response_cache: bool = True
+    """Keep public query answers in memory while the catalogue version they were computed at
+    is current (gateway/response_cache.py); GET ETags then answer 304 without executing."""
+    response_cache_bytes: int = Field(64 * MIB, ge=0)
+    """Bytes of answers the response cache keeps, least recently used dropped first."""
 
     def host_is_trusted(self, host: str | None) -> bool:
         """Whether media URLs built on the request's ``Host`` may be cached for everyone."""

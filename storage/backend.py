@@ -6,7 +6,10 @@ Lock order. On PostgreSQL a write transaction takes
 1. the locks of every blob it may store or delete, all at once before anything else, ordered
    by lock number (``lock_blobs``: advisory locks, numbered by the key's hash);
 2. then the row of at most one product (``lock_product``, ``lock_members``: FOR UPDATE);
-3. then it reads and writes that product's rows.
+3. then it reads and writes that product's rows;
+4. last, just before the commit, the catalogue version row (``Database.write`` raises the
+   version there). Every writer takes it after all its other locks and waits for nothing
+   while holding it, so it adds no cycle; writers' commits queue on it, one at a time.
 
 Every path keeps this order: uploads and syncs go through ``blob_transaction`` (which knows
 their keys before the transaction starts), and releasing blobs or collecting garbage takes

@@ -379,7 +379,7 @@ async def test_anonymous_get_query_is_publicly_cacheable(
     assert response.headers["cache-control"] == "public, max-age=60"
     assert response.headers["vary"] == "Accept, Authorization"
     tag = response.headers["etag"]
-    assert tag == etag(accept, response.content)
+    assert tag.startswith('"') and tag.endswith('"')  # strong: of the catalogue version
 
     again = await get(client, params, accept, if_none_match=tag)
     assert again.status_code == 304
