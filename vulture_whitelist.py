@@ -52,6 +52,7 @@ _.exc_value
 _.traceback
 # SQLModel table classes: defining one adds its table to the metadata (storage.sql.tables).
 _.ApiToken
+_.CatalogueVersion
 # Alembic revision modules.
 _.down_revision
 _.branch_labels

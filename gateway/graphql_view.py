@@ -410,7 +410,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
             and self.settings.host_is_trusted(request.headers.get("host"))
         )
 
-    def _public_url(self, request: Request) -> str:
+    def _public_url(self, request: HTTPConnection) -> str:
         """The base of the answer's media URLs."""
         return (self.settings.public_url or str(request.base_url)).rstrip("/")
 

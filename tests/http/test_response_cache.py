@@ -19,13 +19,13 @@ from asgi_lifespan import LifespanManager
 from sqlalchemy import event
 from starlette.applications import Starlette
 
-from api import Api
 from gateway.app import create_app
 from gateway.graphql_http import etag
 from gateway.settings import Settings
 from storage.sql import migrate
 from storage.sql.database import Database
 from storage.sql.tables import product_table
+from support.api import Api
 
 pytestmark = pytest.mark.anyio
 
