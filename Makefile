@@ -31,14 +31,16 @@ test: install
 
 # The tests whose database is the suite's fixture, again against a throwaway PostgreSQL
 # cluster (tests/support/postgres.py); the others start their own SQLite-backed servers.
-POSTGRES_TESTS ?= tests/http tests/properties tests/support
+POSTGRES_TESTS ?= tests/http tests/properties tests/storage tests/support
 test-postgres: install
 	MEDIA_GATEWAY_TEST_POSTGRES=1 $(BIN)/pytest $(PYTEST_ARGS) $(POSTGRES_TESTS)
 
+# vulture: no dead code in gateway schema storage (settings and whitelist in pyproject.toml).
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy gateway schema storage
+	$(BIN)/vulture
 
 schema: install
 	$(BIN)/media-gateway export-schema > schema.graphql.tmp

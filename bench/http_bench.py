@@ -57,7 +57,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from bench import http_store as store  # noqa: E402
-from server_process import GatewayProcess, free_port, gateway_env, start_gateway  # noqa: E402
+from support.server_process import GatewayProcess, free_port, gateway_env, start_gateway  # noqa: E402
 
 HERE = ROOT / "bench"
 LUA = HERE / "wrk_post.lua"

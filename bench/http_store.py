@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT / "tests") not in sys.path:
     sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from media_factory import image_bytes, mp4_bytes  # noqa: E402
+from support.media_factory import image_bytes, mp4_bytes  # noqa: E402
 
 PUBLIC_URL = "http://media.bench.test"
 """The gateway's MEDIA_GATEWAY_PUBLIC_URL, so media URLs do not depend on its port."""

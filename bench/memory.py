@@ -39,7 +39,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from bench.renditions import photo  # noqa: E402
 from bench.soak import rss_bytes  # noqa: E402
-from server_process import GatewayProcess, gateway_env, running_gateway  # noqa: E402
+from support.server_process import GatewayProcess, gateway_env, running_gateway  # noqa: E402
 
 MIB = 1024 * 1024
 FORMATS = ("JPEG", "PNG", "WEBP", "AVIF")

@@ -1,11 +1,11 @@
-"""Rendition throughput: storage.renditions (Pillow) against pyvips, in one run.
+"""Rendition throughput: storage.media.rendering (Pillow) against pyvips, in one run.
 
 Makes a 3000x3000 JPEG and a 2000x2000 PNG with photo-like content (gradients,
 soft shapes and noise, so the encoders get realistic work) in a temporary
 directory, then produces every rendition size at 1x and, where the original
 allows it, 2x, once all in JPEG and once all in WebP:
 
-* Pillow: one ``storage.renditions.render`` call per source and format (one
+* Pillow: one ``storage.media.rendering.render`` call per source and format (one
   decode, one intermediate, identical (size, format) targets encoded once).
 * pyvips: ``pyvips.Image.thumbnail(path, box)`` per target, then
   ``jpegsave_buffer(Q=85, interlace=True, strip=True)`` or
@@ -44,7 +44,7 @@ import PIL
 from PIL import Image, ImageDraw, ImageFilter
 
 from storage.enums import RenditionSize
-from storage.renditions import DEFAULT_BOXES, plan, render
+from storage.media import DEFAULT_BOXES, plan, render
 
 FORMATS = ("JPEG", "WEBP")
 

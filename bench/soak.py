@@ -2,7 +2,7 @@
 
 ``media-gateway serve`` runs as a subprocess on a free port of 127.0.0.1 with a fresh SQLite
 file and media root in a temporary folder, allowed to fetch from 127.0.0.1, where an image
-server (tests/image_server.py, in a thread of this process) serves 200 distinct PNGs for
+server (tests/support/image_server.py, in a thread of this process) serves 200 distinct PNGs for
 syncs. 40 products get two images each. Then 16 clients (one ``httpx.AsyncClient`` each,
 keep-alive) run this mix, first for a warm-up (15 s by default), then for the measured
 duration (60 s by default):
@@ -48,9 +48,9 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from image_server import ImageServer, running_server  # noqa: E402
-from media_factory import image_bytes  # noqa: E402
-from server_process import GatewayProcess, start_gateway  # noqa: E402
+from support.image_server import ImageServer, running_server  # noqa: E402
+from support.media_factory import image_bytes  # noqa: E402
+from support.server_process import GatewayProcess, start_gateway  # noqa: E402
 
 PRODUCTS = 40
 SYNC_SKUS = 8

@@ -1,8 +1,8 @@
 """ERP sync throughput: bulk sync against the same downloads done one at a time.
 
-A real HTTP server on 127.0.0.1 (tests/image_server.py's handler under uvicorn, in a process of
-its own so that it takes no CPU from the process under test) serves 1000 distinct small PNGs
-and delays every response by 50 ms, like a slow ERP media host. There are
+A real HTTP server on 127.0.0.1 (tests/support/image_server.py's handler under uvicorn, in a
+process of its own so that it takes no CPU from the process under test) serves 1000 distinct
+small PNGs and delays every response by 50 ms, like a slow ERP media host. There are
 200 products (SKUs) with 5 images each.
 
 * bulk: ``storage.sync.sync_images`` (what ``syncImagesBulk`` runs) over the 200 SKUs in
@@ -45,11 +45,12 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from gateway.app import build_backend, close_backend  # noqa: E402
 from gateway.settings import Settings  # noqa: E402
-from image_server import ImageServer  # noqa: E402
-from media_factory import image_bytes  # noqa: E402
-from server_process import free_port  # noqa: E402
-from storage import migrate, products  # noqa: E402
+from storage import products  # noqa: E402
+from storage.sql import migrate  # noqa: E402
 from storage.sync import SyncItem, SyncRequest, sync_images  # noqa: E402
+from support.image_server import ImageServer  # noqa: E402
+from support.media_factory import image_bytes  # noqa: E402
+from support.server_process import free_port  # noqa: E402
 
 SKUS = 200
 IMAGES_PER_SKU = 5

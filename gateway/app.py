@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from functools import partial
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse
+from starlette.responses import RedirectResponse
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp
 from strawberry.extensions import (
@@ -21,40 +21,44 @@ from strawberry.extensions import (
 
 from gateway.assets import StaticAssets
 from gateway.graphql_view import GatewayGraphQL
+from gateway.health import liveness, readiness
 from gateway.limits import QueryCostLimiter
 from gateway.manage import manage_endpoint
 from gateway.media import MediaFiles
 from gateway.metrics import Metrics, OperationMetrics, metrics_endpoint
-from gateway.observability import RequestObserver, configure_logging, readiness
+from gateway.observability import RequestObserver, configure_logging
 from gateway.settings import Settings
 from schema import build_schema
 from storage.backend import Backend
 from storage.blobs import BlobStore, LocalBlobStore
-from storage.database import Database
 from storage.events import MediaEvents
-from storage.fetcher import Fetcher, FetchPolicy
-from storage.memory import DECODES
-from storage.rendition_service import Renditions, parse_boxes
+from storage.fetch import Fetcher, FetchPolicy
+from storage.media import DECODES
+from storage.media.renditions import Renditions, parse_boxes
+from storage.sql.database import Database
 from storage.sync import DOWNLOADS_AT_ONCE
+
+MediaApp = Callable[[Callable[[str], Awaitable[bool]]], ASGIApp]
+"""The ``/media`` app of a store, given how to make a rendition on its first request."""
 
 
 def build_backend(settings: Settings, events: MediaEvents | None = None) -> Backend:
     """The storage side of the gateway, as configured (also used by CLI commands); ``events``
     hears what storage does (the app passes its metrics')."""
+    backend, _ = _build(settings, events)
+    return backend
+
+
+def _build(settings: Settings, events: MediaEvents | None) -> tuple[Backend, MediaApp]:
+    """The backend and the ``/media`` app of its blob store."""
     events = events or MediaEvents()
     DECODES.limit = settings.decode_pixel_budget
     db = Database(settings.database_url)
-    blobs: BlobStore
-    if settings.storage_url:
-        from storage.s3blobs import S3BlobStore  # boto3 loads only when configured
-
-        blobs = S3BlobStore(settings.storage_url, settings.storage_work_dir or settings.media_root)
-    else:
-        blobs = LocalBlobStore(settings.media_root)
+    blobs, media = _blob_store(settings)
     renditions = Renditions(
         db, blobs, settings.media_root / ".locks", parse_boxes(settings.rendition_sizes), events
     )
-    return Backend(
+    backend = Backend(
         db=db,
         blobs=blobs,
         limits=settings.limits(),
@@ -66,6 +70,21 @@ def build_backend(settings: Settings, events: MediaEvents | None = None) -> Back
         warm_renditions=settings.warm_renditions,
         events=events,
     )
+    return backend, media
+
+
+def _blob_store(settings: Settings) -> tuple[BlobStore, MediaApp]:
+    """The configured store (``settings.storage_url``) and how ``/media`` serves it: the one
+    place that decides which store is in use."""
+    if settings.storage_url:
+        # boto3 loads only when configured
+        from gateway.media.s3 import S3MediaFiles
+        from storage.blobs.s3 import S3BlobStore
+
+        remote = S3BlobStore(settings.storage_url, settings.storage_work_dir or settings.media_root)
+        return remote, lambda ensure: S3MediaFiles(remote, ensure=ensure)
+    local = LocalBlobStore(settings.media_root)
+    return local, lambda ensure: MediaFiles(directory=local.root, ensure=ensure)
 
 
 async def close_backend(backend: Backend) -> None:
@@ -74,21 +93,10 @@ async def close_backend(backend: Backend) -> None:
     await backend.db.dispose()
 
 
-def media_files(settings: Settings, backend: Backend) -> ASGIApp:
-    """The ``/media`` app of the configured store (``settings.storage_url``)."""
-    if settings.storage_url:
-        from gateway.media_s3 import S3MediaFiles
-        from storage.s3blobs import S3BlobStore
-
-        assert isinstance(backend.blobs, S3BlobStore)
-        return S3MediaFiles(backend.blobs, ensure=backend.renditions.ensure)
-    return MediaFiles(directory=settings.media_root, ensure=backend.renditions.ensure)
-
-
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
     metrics = Metrics()
-    backend = build_backend(settings, metrics.events)
+    backend, media = _build(settings, metrics.events)
     schema = build_schema(
         extensions=[
             partial(QueryDepthLimiter, max_depth=settings.max_query_depth),
@@ -100,14 +108,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         ],
         max_batch=settings.max_batch,
     )
-    graphql = GatewayGraphQL(schema, backend, settings)
-
-    async def healthz(request: Request) -> JSONResponse:
-        try:
-            await backend.db.ping()
-        except Exception as exc:  # any database fault means "not healthy"
-            return JSONResponse({"status": "unavailable", "error": type(exc).__name__}, 503)
-        return JSONResponse({"status": "ok"})
+    graphql = GatewayGraphQL(schema, backend, settings, metrics)
 
     async def home(request: Request) -> RedirectResponse:
         return RedirectResponse("/graphql")
@@ -122,12 +123,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=[
             Route("/", home),
             Route("/graphql", graphql, methods=["GET", "POST"]),
-            Route("/healthz", healthz),
+            Route("/healthz", liveness(backend)),
             Route("/manage", manage_endpoint(settings.public_url)),
             Mount("/static", StaticAssets()),
             Route("/readyz", readiness(backend)),
             Route("/metrics", metrics_endpoint(metrics, settings.metrics_token)),
-            Mount("/media", media_files(settings, backend)),
+            Mount("/media", media(backend.renditions.ensure)),
         ],
         middleware=[Middleware(RequestObserver, metrics=metrics)],
         lifespan=lifespan,

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 from starlette.requests import HTTPConnection
 
-from storage.database import Database
 from storage.enums import TokenScope
+from storage.sql.database import Database
 from storage.tokens import verify_token
 
 SCHEMES = ("bearer", "token")

@@ -13,9 +13,10 @@ import uvicorn
 from gateway.observability import configure_logging
 from gateway.settings import Settings
 from schema import build_schema
-from storage import migrate, tokens
-from storage.database import Database
+from storage import tokens
 from storage.enums import TokenScope
+from storage.sql import migrate
+from storage.sql.database import Database
 
 ADMIN = "admin"
 RECEIPT_PROTOCOL = "gateway.receipt:DeadlineHttpToolsProtocol"
@@ -199,7 +200,7 @@ def gc_command(dry_run: bool, force: bool) -> None:
     stderr. Safe while the gateway runs; see storage/gc.py.
     """
     from gateway.app import build_backend, close_backend
-    from storage.blobs import format_size
+    from storage.errors import format_size
     from storage.gc import Collection, NothingReferenced, collect_garbage
 
     async def run() -> Collection:

@@ -2,13 +2,15 @@
 (uvicorn has none, and Starlette limits neither a file part's size nor the body), the
 request's Context, and GraphQL over HTTP as the spec has it (gateway/graphql_http.py): the
 response media type negotiated from ``Accept``, 4xx statuses for requests that never executed
-when the client accepts ``application/graphql-response+json``, and cacheable GET queries."""
+when the client accepts ``application/graphql-response+json``, and cacheable GET queries;
+public queries answered from the response cache (gateway/response_cache.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 
 from cross_web import AsyncHTTPRequestAdapter
@@ -19,7 +21,7 @@ from python_multipart.multipart import DEFAULT_MAX_HEADER_COUNT, DEFAULT_MAX_HEA
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import ClientDisconnect, HTTPConnection, Request
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
@@ -47,12 +49,15 @@ from gateway.graphql_http import (
     negotiate,
     outcome,
 )
+from gateway.metrics import Metrics
+from gateway.request_context import note_operation
+from gateway.response_cache import Answer, ResponseCache, request_key, version_etag
 from gateway.settings import Settings
 from schema import Context
 from schema.operation_choice import OPERATION_RESOLUTION_FAILURE
 from storage.backend import Backend
-from storage.blobs import format_size
-from storage.database import DatabaseBusy
+from storage.errors import format_size
+from storage.sql.database import DatabaseBusy
 
 OVER_LIMIT_MESSAGES = ("Too many files", "Too many fields", "Part exceeded", "Field exceeded")
 """How Starlette's multipart parser starts the messages of its limits (the rest is malformed)."""
@@ -89,15 +94,33 @@ class Refusal(ViewHTTPException):
         self.headers = headers
 
 
+ANONYMOUS_READER = "anonymous"
+"""The read scope of the answers the response cache keeps: only anonymous public reads."""
+
+
+@dataclass(frozen=True)
+class Keeping:
+    """Where a public query's answer may go in the response cache: its request key and the
+    catalogue version read before it ran."""
+
+    key: str
+    version: int
+
+
 @dataclass
 class Exchange:
-    """What the view learns about one HTTP request on the way: the negotiated media type, and
-    what became of the GraphQL request(s) it carried."""
+    """What the view learns about one HTTP request on the way: the negotiated media type,
+    what became of the GraphQL request(s) it carried, and how its answer may be cached."""
 
     media_type: str
     outcomes: list[Outcome] = field(default_factory=list)
     errors: bool = False
     unavailable: bool = False
+    queries: list[str | None] = field(default_factory=list)
+    """The names of the queries that ran without error."""
+    keeping: Keeping | None = None
+    tag: str | None = None
+    """The version ETag of a GET that may be cached; None: the tag of the body."""
 
     @property
     def status(self) -> int:
@@ -108,6 +131,23 @@ class Exchange:
         return self.outcomes[0].value
 
 
+_exchange: ContextVar[Exchange | None] = ContextVar("gateway_exchange", default=None)
+
+
+class Queries(SchemaExtension):
+    """Notes each query that ran without error in the request's ``Exchange``: only the
+    answer of such a query may be cached."""
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        exchange = _exchange.get()
+        execution = self.execution_context
+        if exchange is None or execution.pre_execution_errors or execution.result is None:
+            return
+        if not execution.result.errors and execution.operation_type == OperationType.QUERY:
+            exchange.queries.append(execution.operation_name)
+
+
 class Unavailable(SchemaExtension):
     """Turns ``DatabaseBusy`` into an error with the code ``UNAVAILABLE`` before errors are
     masked (the last extension's operation hook runs first once the operation ended)."""
@@ -115,9 +155,8 @@ class Unavailable(SchemaExtension):
     def on_operation(self) -> Iterator[None]:
         yield
         result = self.execution_context.result
-        errors: list[GraphQLError] | None = getattr(result, "errors", None)
-        if errors:
-            result.errors = [_unavailable(error) for error in errors]  # type: ignore[union-attr]
+        if result is not None and result.errors:
+            result.errors = [_unavailable(error) for error in result.errors]
 
 
 def _unavailable(error: GraphQLError) -> GraphQLError:
@@ -171,12 +210,20 @@ def error_response(
 
 
 class GatewayGraphQL(GraphQL[Context, None]):
-    def __init__(self, schema: object, backend: Backend, settings: Settings) -> None:
+    def __init__(
+        self, schema: object, backend: Backend, settings: Settings, metrics: Metrics
+    ) -> None:
         assert isinstance(schema, Schema)
-        schema.extensions = (*schema.extensions, Unavailable)
+        schema.extensions = (*schema.extensions, Queries, Unavailable)
         super().__init__(schema, multipart_uploads_enabled=True)
         self.backend = backend
         self.settings = settings
+        self.metrics = metrics
+        self.cache = (
+            ResponseCache(settings.response_cache_bytes, metrics)
+            if settings.response_cache
+            else None
+        )
 
     async def render_graphql_ide(self, request: Request) -> Response:
         return graphiql_response(request)  # served offline from /static (gateway/graphiql.py)
@@ -211,6 +258,20 @@ class GatewayGraphQL(GraphQL[Context, None]):
         media_type = negotiate(headers.get("accept"))
         exchange = Exchange(media_type or APPLICATION_JSON)
         request.scope[EXCHANGE] = exchange
+        token = _exchange.set(exchange)
+        try:
+            return await self._answer(request, headers, limit, media_type, exchange)
+        finally:
+            _exchange.reset(token)
+
+    async def _answer(
+        self,
+        request: Request,
+        headers: Headers,
+        limit: int,
+        media_type: str | None,
+        exchange: Exchange,
+    ) -> Response:
         if media_type is None and not self.should_render_graphql_ide(
             self.request_adapter_class(request)
         ):
@@ -246,6 +307,9 @@ class GatewayGraphQL(GraphQL[Context, None]):
                 except HTTPException as exc:
                     # Inside an app, Starlette turns the parser's MultiPartException into a 400.
                     raise MultiPartException(str(exc.detail)) from exc
+            cached = await self._cached(request, headers, exchange)
+            if cached is not None:
+                return cached
             response = await self.run(request)
         except BodyTooLarge as exc:
             return refused(413, str(exc))
@@ -277,12 +341,84 @@ class GatewayGraphQL(GraphQL[Context, None]):
             response.headers["www-authenticate"] = WWW_AUTHENTICATE
         if response.status_code == 503:
             response.headers["retry-after"] = str(DatabaseBusy.retry_after)
+        self._keep(response, exchange)
         return response
+
+    async def _cached(
+        self, request: Request, headers: Headers, exchange: Exchange
+    ) -> Response | None:
+        """Before running a public query (GET, or POST of JSON): its cached answer, or for a
+        GET whose ``If-None-Match`` names the current version's tag an empty answer that
+        ``_for_get`` turns into 304; None to run it, noting where its answer may be kept."""
+        if self.cache is None or not self._public(request):
+            return None
+        if request.method == "GET":
+            if self.should_render_graphql_ide(self.request_adapter_class(request)):
+                return None
+            raw = request.scope["query_string"]
+        elif headers.get("content-type", "").startswith(APPLICATION_JSON):
+            raw = await request.body()
+        else:
+            return None
+        key = request_key(
+            request.method,
+            headers.get("content-type", ""),
+            raw,
+            exchange.media_type,
+            self._public_url(request),
+            ANONYMOUS_READER,
+        )
+        version = await self.backend.db.version()
+        exchange.keeping = Keeping(key, version)
+        if request.method == "GET":
+            exchange.tag = version_etag(version, key)
+            if matches_if_none_match(headers.get("if-none-match"), exchange.tag):
+                self.metrics.cache_hits.inc()
+                self._count_hit(request.query_params.get("operationName"))
+                return Response(status_code=200)
+        answer = self.cache.get(key, version)
+        if answer is None:
+            return None
+        self._count_hit(answer.operation)
+        return Response(answer.body, headers={"content-type": content_type(exchange.media_type)})
+
+    def _count_hit(self, operation: str | None) -> None:
+        """A query answered without running counts as an executed one that went well."""
+        label = self.metrics.operation_label(operation)
+        kind = OperationType.QUERY.value
+        self.metrics.graphql_requests.labels(operation=label, type=kind, outcome="ok").inc()
+        note_operation(operation, kind, "ok")
+
+    def _keep(self, response: Response, exchange: Exchange) -> None:
+        """Cache the answer of one query that ran without error; any other answer gets no
+        version ETag either."""
+        keeping = exchange.keeping
+        if keeping is None or self.cache is None:
+            return
+        if response.status_code != 200 or exchange.errors or len(exchange.queries) != 1:
+            exchange.tag = None
+            return
+        answer = Answer(keeping.version, bytes(response.body), exchange.queries[0])
+        self.cache.put(keeping.key, answer)
+
+    def _public(self, request: Request) -> bool:
+        """Whether the answer to this request may be the same for everyone: an anonymous
+        read with PUBLIC_READ on, whose media URLs name no untrusted host."""
+        return (
+            self.settings.public_read
+            and "authorization" not in request.headers
+            and self.settings.host_is_trusted(request.headers.get("host"))
+        )
+
+    def _public_url(self, request: HTTPConnection) -> str:
+        """The base of the answer's media URLs."""
+        return (self.settings.public_url or str(request.base_url)).rstrip("/")
 
     def _for_get(self, request: Request, response: Response) -> Response:
         """Caching headers of a GET query: public for an anonymous query answered without
         error when PUBLIC_READ is on and its media URLs name no untrusted host (PUBLIC_URL or
-        TRUSTED_HOSTS), private otherwise; an ETag, and 304 for a match."""
+        TRUSTED_HOSTS), private otherwise; an ETag (of the catalogue version and the request
+        for an answer the response cache may keep, else of the body), and 304 for a match."""
         if request.method != "GET" or response.media_type == "text/html":
             return response
         response.headers["vary"] = VARY
@@ -290,16 +426,11 @@ class GatewayGraphQL(GraphQL[Context, None]):
             response.headers["cache-control"] = NO_STORE
             return response
         exchange: Exchange = request.scope[EXCHANGE]
-        public = (
-            self.settings.public_read
-            and not exchange.errors
-            and "authorization" not in request.headers
-            and self.settings.host_is_trusted(request.headers.get("host"))
-        )
+        public = self._public(request) and not exchange.errors
         response.headers["cache-control"] = cache_control(
             public=public, max_age=self.settings.graphql_get_max_age
         )
-        tag = etag(exchange.media_type, bytes(response.body))
+        tag = exchange.tag or etag(exchange.media_type, bytes(response.body))
         response.headers["etag"] = tag
         if matches_if_none_match(request.headers.get("if-none-match"), tag):
             kept = ("etag", "cache-control", "vary")
@@ -397,12 +528,11 @@ class GatewayGraphQL(GraphQL[Context, None]):
                 data.pop("data", None)
         return data
 
-    async def get_context(self, request: Request, response: object) -> Context:  # type: ignore[override]
+    async def get_context(self, request: HTTPConnection, response: object) -> Context:
         credentials = await authenticate(request, self.backend.db)
-        public_url = self.settings.public_url or str(request.base_url)
         return Context(
             backend=self.backend,
-            public_url=public_url.rstrip("/"),
+            public_url=self._public_url(request),
             scope=credentials.scope,
             bad_token=credentials.bad_token,
             public_read=self.settings.public_read,

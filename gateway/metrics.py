@@ -23,6 +23,7 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
 )
@@ -33,7 +34,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from strawberry.extensions import SchemaExtension
 
-from gateway import observability
+from gateway.request_context import note_operation
 from storage.events import MediaEvents, MediaKind
 
 ANONYMOUS = "anonymous"
@@ -97,6 +98,24 @@ class Metrics:
             "URL fetches that failed, by the error code they became.",
             ["code"],
             registry=registry,
+        )
+        self.cache_hits = Counter(
+            "response_cache_hits",
+            "Public queries answered from the response cache, or revalidated (304) by their ETag.",
+            registry=registry,
+        )
+        self.cache_misses = Counter(
+            "response_cache_misses",
+            "Public queries that the response cache had no current answer for.",
+            registry=registry,
+        )
+        self.cache_evictions = Counter(
+            "response_cache_evictions",
+            "Answers dropped from the response cache to stay within its bytes.",
+            registry=registry,
+        )
+        self.cache_bytes = Gauge(
+            "response_cache_bytes", "Bytes the response cache holds.", registry=registry
         )
         for kind in ("image", "video"):
             self.uploaded_bytes.labels(kind=kind)
@@ -173,7 +192,7 @@ class OperationMetrics(SchemaExtension):
         verdict = outcome(data, errors)
         self.metrics.graphql_requests.labels(operation=name, type=kind, outcome=verdict).inc()
         self.metrics.graphql_seconds.labels(type=kind).observe(elapsed)
-        observability.note_operation(execution.operation_name, kind, verdict)
+        note_operation(execution.operation_name, kind, verdict)
 
 
 def metrics_endpoint(metrics: Metrics, token: str | None) -> Any:

@@ -15,37 +15,25 @@ logged, so neither are tokens.
 from __future__ import annotations
 
 import logging
-import re
 import sys
 import time
-import uuid
-from collections.abc import Awaitable, Callable
-from contextvars import ContextVar
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any, TextIO
 
-import anyio
 import structlog
 from graphql import GraphQLError
 from starlette.datastructures import Headers, MutableHeaders
-from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.responses import PlainTextResponse
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from structlog.typing import EventDict, WrappedLogger
 
+from gateway.metrics import Metrics
+from gateway.request_context import RequestInfo, current, request_id_from
 from schema import is_internal_error
-from storage.backend import Backend
-
-if TYPE_CHECKING:
-    from gateway.metrics import Metrics
 
 REQUEST_ID_HEADER = "X-Request-ID"
-REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 UNMATCHED = "unmatched"
-READY_TIMEOUT = 5.0
-"""Seconds each readiness check may take before it counts as failed."""
 
 access_log = structlog.stdlib.get_logger("gateway.access")
 log = structlog.stdlib.get_logger("gateway")
@@ -84,7 +72,7 @@ class _Stderr:
         sys.stderr.flush()
 
 
-class _GatewayHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class _GatewayHandler(logging.StreamHandler[TextIO | _Stderr]):
     """The handler :func:`configure_logging` installs (and replaces when called again)."""
 
 
@@ -136,40 +124,6 @@ def reset_logging() -> None:
 # --- the request being handled -----------------------------------------------------------------
 
 
-@dataclass
-class RequestInfo:
-    """What the access line of the current request reports besides HTTP."""
-
-    request_id: str
-    operation: str | None = None
-    operation_type: str | None = None
-    outcome: str | None = None
-
-
-_current: ContextVar[RequestInfo | None] = ContextVar("gateway_request", default=None)
-
-
-def current_request_id() -> str | None:
-    info = _current.get()
-    return info.request_id if info else None
-
-
-def note_operation(name: str | None, operation_type: str, outcome: str) -> None:
-    """Called by the GraphQL extension: the operation appears in the access line."""
-    info = _current.get()
-    if info is not None:
-        info.operation = name[:100] if name else None
-        info.operation_type = operation_type
-        info.outcome = outcome
-
-
-def request_id_from(value: str | None) -> str:
-    """The client's request id when it is sane, else a new one."""
-    if value is not None and REQUEST_ID.fullmatch(value):
-        return value
-    return uuid.uuid4().hex
-
-
 def route_template(scope: Scope, root_path: str) -> str:
     """The matched route as written in the app ("/graphql", "/media/{path}"), never the
     path that was asked for (a media key per series would have no end)."""
@@ -207,7 +161,7 @@ class RequestObserver:
             await send(message)
 
         started = time.perf_counter()
-        token = _current.set(info)
+        token = current.set(info)
         try:
             with structlog.contextvars.bound_contextvars(request_id=request_id):
                 failure: BaseException | None = None
@@ -223,7 +177,7 @@ class RequestObserver:
                 finally:
                     self._observe(scope, root_path, info, status, started, failure)
         finally:
-            _current.reset(token)
+            current.reset(token)
 
     def _observe(
         self,
@@ -259,30 +213,3 @@ class RequestObserver:
             access_log.error("request", **fields)
         else:
             access_log.info("request", **fields)
-
-
-# --- readiness ---------------------------------------------------------------------------------
-
-
-def readiness(backend: Backend) -> Callable[[Request], Awaitable[JSONResponse]]:
-    """``/readyz``: 200 when the database answers and the blob store takes a write, else 503
-    naming what failed (the error's type only; its detail goes to the log)."""
-    checks: dict[str, Callable[[], Awaitable[None]]] = {
-        "database": lambda: backend.db.ping(),
-        "blobs": lambda: backend.blobs.check(),
-    }
-
-    async def endpoint(request: Request) -> JSONResponse:
-        failed: dict[str, str] = {}
-        for name, check in checks.items():
-            try:
-                with anyio.fail_after(READY_TIMEOUT):
-                    await check()
-            except Exception as exc:  # any fault means "not ready"
-                log.warning("not ready", check=name, exc_info=exc)
-                failed[name] = type(exc).__name__
-        if failed:
-            return JSONResponse({"status": "unavailable", "failed": failed}, status_code=503)
-        return JSONResponse({"status": "ready"})
-
-    return endpoint

@@ -144,7 +144,7 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
             self.loop, configured_limits(), lambda: self.flow.read_paused, self._expired
         )
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]  # uvicorn narrows it to asyncio.Transport
         super().connection_made(transport)
         self.receipt.expect_headers()
 

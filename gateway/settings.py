@@ -8,7 +8,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from storage.backend import Limits
-from storage.memory import DEFAULT_DECODE_PIXELS
+from storage.media import DEFAULT_DECODE_PIXELS
 
 MIB = 1024 * 1024
 
@@ -19,7 +19,7 @@ class Settings(BaseSettings):
     database_url: str = "sqlite+aiosqlite:///./var/media.db"
     media_root: Path = Path("./var/media")
     storage_url: str | None = None
-    """``s3://bucket/prefix`` selects the S3-compatible store (storage/s3blobs.py)."""
+    """``s3://bucket/prefix`` selects the S3-compatible store (storage/blobs/s3.py)."""
     storage_work_dir: Path | None = None
     """With ``storage_url``: the local folder for uploads being received and the read-through
     cache of originals (default: ``media_root``)."""
@@ -76,6 +76,11 @@ class Settings(BaseSettings):
     max_text_part_bytes: int = 1 * MIB
     graphql_get_max_age: int = 60
     """Seconds a shared cache may keep an anonymous GET query's answer (0: never)."""
+    response_cache: bool = True
+    """Keep public query answers in memory while the catalogue version they were computed at
+    is current (gateway/response_cache.py); GET ETags then answer 304 without executing."""
+    response_cache_bytes: int = Field(64 * MIB, ge=0)
+    """Bytes of answers the response cache keeps, least recently used dropped first."""
 
     def host_is_trusted(self, host: str | None) -> bool:
         """Whether media URLs built on the request's ``Host`` may be cached for everyone."""

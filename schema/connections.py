@@ -1,19 +1,17 @@
-"""Cursor connections (keyset pages from storage.pages) in the contract's shapes."""
+"""Cursor connections (keyset pages from storage.sql.pages) in the contract's shapes."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TypeVar
+from typing import Any, Generic, Self, TypeVar
 
 import strawberry
 
 from schema.errors import bad_user_input
-from schema.types import DownloadableImage, Image, Product, Video
-from storage.pages import Page
+from schema.types import DownloadableImage
+from storage.sql.pages import Page
 
-T = TypeVar("T")
 N = TypeVar("N")
-C = TypeVar("C")
 
 
 @strawberry.type
@@ -31,54 +29,42 @@ class ProductDownloadableImages:
 
 
 @strawberry.type
-class ProductEdge:
-    node: Product
+class Edge(Generic[N]):
+    node: N
     cursor: str
 
 
 @strawberry.type
-class ProductConnection:
-    edges: list[ProductEdge]
+class Connection(Generic[N]):
+    """``Connection[Product]`` is the contract's ProductConnection, with ProductEdge edges."""
+
+    edges: list[Edge[N]]
     page_info: PageInfo
     total_count: int
 
-
-@strawberry.type
-class ImageEdge:
-    node: Image
-    cursor: str
-
-
-@strawberry.type
-class ImageConnection:
-    edges: list[ImageEdge]
-    page_info: PageInfo
-    total_count: int
-
-
-@strawberry.type
-class VideoEdge:
-    node: Video
-    cursor: str
+    @classmethod
+    def of(cls, page: Page[Any], nodes: Sequence[N]) -> Self:
+        """The connection of a page, from the nodes built from its items."""
+        info = PageInfo(
+            has_next_page=page.has_next_page,
+            has_previous_page=page.has_previous_page,
+            start_cursor=page.cursors[0] if page.cursors else None,
+            end_cursor=page.cursors[-1] if page.cursors else None,
+        )
+        edges = [Edge(node=n, cursor=c) for n, c in zip(nodes, page.cursors, strict=True)]
+        return cls(edges=edges, page_info=info, total_count=page.total_count)
 
 
 @strawberry.type
-class VideoConnection:
-    edges: list[VideoEdge]
-    page_info: PageInfo
-    total_count: int
+class DownloadableImageGroupEdge(Edge[ProductDownloadableImages]):
+    """The contract names this edge after the group rather than after its node type."""
 
 
 @strawberry.type
-class DownloadableImageGroupEdge:
-    node: ProductDownloadableImages
-    cursor: str
-
-
-@strawberry.type
-class DownloadableImageGroupConnection:
-    edges: list[DownloadableImageGroupEdge]
-    page_info: PageInfo
+class DownloadableImageGroupConnection(Connection[ProductDownloadableImages]):
+    edges: list[Edge[ProductDownloadableImages]] = strawberry.field(
+        graphql_type=list[DownloadableImageGroupEdge]
+    )
     total_count: int = strawberry.field(description="Number of SKUs.")
 
 
@@ -90,15 +76,3 @@ def check_first(first: int | None, default: int, maximum: int) -> int:
     if not 1 <= first <= maximum:
         raise bad_user_input(f"first must be between 1 and {maximum}; it was {first}.")
     return first
-
-
-def connection(connection_type: type[C], edge_type: type, page: Page[T], nodes: Sequence[N]) -> C:
-    """One of the connection types above, from a page and the nodes built from its items."""
-    info = PageInfo(
-        has_next_page=page.has_next_page,
-        has_previous_page=page.has_previous_page,
-        start_cursor=page.cursors[0] if page.cursors else None,
-        end_cursor=page.cursors[-1] if page.cursors else None,
-    )
-    edges = [edge_type(node=n, cursor=c) for n, c in zip(nodes, page.cursors, strict=True)]
-    return connection_type(edges=edges, page_info=info, total_count=page.total_count)  # type: ignore[call-arg]

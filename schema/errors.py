@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
-from typing import TypeVar
-
 import strawberry
 from graphql import GraphQLError
 
 from storage.enums import ErrorCode
 from storage.errors import MediaFailure, Problem
 
-MediaErrorCode = strawberry.enum(ErrorCode, name="MediaErrorCode")
-
-T = TypeVar("T")
+# The contract names the error code enum MediaErrorCode.
+strawberry.enum(ErrorCode, name="MediaErrorCode")
 
 BAD_USER_INPUT = "BAD_USER_INPUT"
 """``extensions.code`` of a top-level error caused by an argument the client sent (the name
@@ -31,7 +27,7 @@ class MediaError:
     field: list[str] | None = strawberry.field(
         description='Path into the input, e.g. ["images", "2", "url"].'
     )
-    code: MediaErrorCode  # type: ignore[valid-type]
+    code: ErrorCode
     message: str
 
     @classmethod
@@ -41,11 +37,3 @@ class MediaError:
 
 def errors_of(failure: MediaFailure) -> list[MediaError]:
     return [MediaError.of(p) for p in failure.problems]
-
-
-async def attempt(call: Awaitable[T]) -> tuple[T | None, list[MediaError]]:
-    """Run a use case; its user errors come back as MediaErrors, anything else propagates."""
-    try:
-        return await call, []
-    except MediaFailure as failure:
-        return None, errors_of(failure)

@@ -10,7 +10,6 @@ import strawberry
 from strawberry.file_uploads import Upload
 
 from schema import arguments
-from schema.types import ImageType, MediaSource
 from storage import enums
 from storage.validation import (
     ALT_LENGTH,
@@ -57,7 +56,7 @@ class ImageFilter:
         default=None, description=f"At most 100, each at most {SKU_LENGTH} characters."
     )
     option: str | None = strawberry.field(default=None, description=OPTION)
-    image_type: ImageType | None = None  # type: ignore[valid-type]
+    image_type: enums.ImageType | None = None
 
     def checked(self) -> ImageFilter:
         """This filter once its text is within its limits (else BAD_USER_INPUT), trimmed."""
@@ -105,8 +104,8 @@ class UploadImageInput:
     position: int | None = strawberry.field(
         default=None, description="Insert here (0-based); append when null."
     )
-    image_type: ImageType | None = enums.ImageType.DEFAULT  # type: ignore[valid-type]
-    source: MediaSource | None = strawberry.field(  # type: ignore[valid-type]
+    image_type: enums.ImageType | None = enums.ImageType.DEFAULT
+    source: enums.MediaSource | None = strawberry.field(
         default=None, description="UPLOAD for file/base64, URL for url, when null."
     )
     option: str | None = strawberry.field(default=None, description=OPTION)
@@ -122,7 +121,7 @@ class UploadImagesInput:
     files: list[Upload] = strawberry.field(
         description="Appended in order; all or nothing. The same bytes twice are DUPLICATE."
     )
-    image_type: ImageType | None = enums.ImageType.DEFAULT  # type: ignore[valid-type]
+    image_type: enums.ImageType | None = enums.ImageType.DEFAULT
     option: str | None = strawberry.field(default=None, description=OPTION)
 
 
@@ -132,7 +131,7 @@ class UploadVideoInput:
     product_sku: str | None = strawberry.field(default=None, description=SKU)
     file: Upload
     position: int | None = None
-    source: MediaSource | None = None  # type: ignore[valid-type]
+    source: enums.MediaSource | None = None
 
 
 @strawberry.input
@@ -140,7 +139,7 @@ class UpdateImageInput:
     position: int | None = strawberry.field(
         default=None, description="Move to this position; others shift."
     )
-    image_type: ImageType | None = None  # type: ignore[valid-type]
+    image_type: enums.ImageType | None = None
     alt: str | None = strawberry.field(
         default=strawberry.UNSET,
         description=f"null clears it. At most {ALT_LENGTH} characters, {TEXT}.",
@@ -155,7 +154,7 @@ class UpdateImageInput:
 class SyncImageItem:
     url: str = strawberry.field(description=f"At most {URL_LENGTH} characters, {TEXT}.")
     position: int | None = strawberry.field(default=0, description="Ties are broken by list order.")
-    image_type: ImageType | None = enums.ImageType.DEFAULT  # type: ignore[valid-type]
+    image_type: enums.ImageType | None = enums.ImageType.DEFAULT
 
 
 @strawberry.input

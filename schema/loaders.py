@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from strawberry.dataloader import DataLoader
 
 from storage import reads
-from storage.database import Database
-from storage.records import DownloadableImageRecord, ImageRecord, ProductRecord, VideoRecord
+from storage.sql.database import Database
+from storage.sql.records import DownloadableImageRecord, ImageRecord, ProductRecord, VideoRecord
 
 V = TypeVar("V")
 

@@ -27,8 +27,7 @@ from schema.uploads import check_filename, from_base64, from_upload
 from storage import enums, images, products, sync, validation, videos
 from storage.backend import ProductRef
 from storage.errors import MediaFailure
-from storage.fetcher import Fetcher
-from storage.receiving import Incoming
+from storage.receiving import Content, FromUrl
 
 T = TypeVar("T")
 
@@ -102,7 +101,7 @@ def product_ref(product_id: strawberry.ID | None, product_sku: str | None) -> Pr
     return ProductRef(sku=(product_sku or "").strip(), field=("productSku",))
 
 
-def _image_content(input: UploadImageInput, fetcher: Fetcher, limit: int) -> Incoming:
+def _image_content(input: UploadImageInput) -> Content:
     given = [name for name in ("file", "base64", "url") if getattr(input, name) is not None]
     if not given:
         raise MediaFailure.one(
@@ -113,10 +112,7 @@ def _image_content(input: UploadImageInput, fetcher: Fetcher, limit: int) -> Inc
             (given[1],), enums.ErrorCode.INVALID, "Give only one of file, base64 and url."
         )
     if input.url is not None:
-        problems = sync.check_sync_url(input.url, ("url",))
-        if problems:
-            raise MediaFailure(problems)
-        return sync.fetched(fetcher, input.url, ("url",), limit)
+        return FromUrl(input.url, ("url",))
     if input.base64 is not None:
         check_filename(input.filename, ("filename",))
         return from_base64(input.base64, ("base64",))
@@ -131,9 +127,7 @@ class Mutation:
         pk, errors = await run(
             info, lambda: products.create_product(backend, input.sku, input.name)
         )
-        return ProductPayload(
-            product=await load_product(info, pk) if pk else None, user_errors=errors
-        )
+        return await _product_payload(info, pk, errors)
 
     @strawberry.mutation
     async def product_update(
@@ -146,9 +140,7 @@ class Mutation:
             return await products.update_product(backend, pk, input.sku, input.name)
 
         pk, errors = await run(info, action)
-        return ProductPayload(
-            product=await load_product(info, pk) if pk else None, user_errors=errors
-        )
+        return await _product_payload(info, pk, errors)
 
     @strawberry.mutation(description="Deletes the product with all its media.")
     async def product_delete(self, info: Info, id: strawberry.ID) -> DeletePayload:
@@ -172,22 +164,19 @@ class Mutation:
 
         async def action() -> int:
             ref = product_ref(input.product_id, input.product_sku)
-            content = _image_content(input, backend.fetcher, backend.limits.max_image_bytes)
-            default_source = enums.MediaSource.URL if input.url else enums.MediaSource.UPLOAD
             new = images.NewImage(
                 product=ref,
-                content=content,
+                content=_image_content(input),
                 position=input.position,
                 image_type=enums.ImageType(input.image_type or enums.ImageType.DEFAULT),
-                source=enums.MediaSource(input.source or default_source),
+                source=enums.MediaSource(input.source) if input.source else None,
                 option=input.option,
                 alt=input.alt,
             )
             return await images.upload_image(backend, new)
 
         pk, errors = await run(info, action)
-        image = (await load_images(info, [pk]))[0] if pk else None
-        return ImagePayload(image=image, user_errors=errors)
+        return await _image_payload(info, pk, errors)
 
     @strawberry.mutation(description="Appends several files to one gallery, all or nothing.")
     async def upload_images(self, info: Info, input: UploadImagesInput) -> ImagesPayload:
@@ -210,10 +199,7 @@ class Mutation:
             return await images.upload_images(backend, new)
 
         pks, errors = await run(info, action)
-        loaded = await load_images(info, pks) if pks else None
-        return ImagesPayload(
-            images=[i for i in loaded if i] if loaded is not None else None, user_errors=errors
-        )
+        return await _images_payload(info, pks, errors)
 
     @strawberry.mutation
     async def upload_video(self, info: Info, input: UploadVideoInput) -> VideoPayload:
@@ -229,7 +215,7 @@ class Mutation:
             return await videos.upload_video(backend, new)
 
         pk, errors = await run(info, action)
-        return VideoPayload(video=await _video(info, pk), user_errors=errors)
+        return await _video_payload(info, pk, errors)
 
     @strawberry.mutation
     async def update_image(
@@ -247,8 +233,7 @@ class Mutation:
             return await images.update_image(backend, decode(id, "Image", ("id",)), changes)
 
         pk, errors = await run(info, action)
-        image = (await load_images(info, [pk]))[0] if pk else None
-        return ImagePayload(image=image, user_errors=errors)
+        return await _image_payload(info, pk, errors)
 
     @strawberry.mutation
     async def update_video(self, info: Info, id: strawberry.ID, position: int) -> VideoPayload:
@@ -258,7 +243,7 @@ class Mutation:
             return await videos.update_video(backend, decode(id, "Video", ("id",)), position)
 
         pk, errors = await run(info, action)
-        return VideoPayload(video=await _video(info, pk), user_errors=errors)
+        return await _video_payload(info, pk, errors)
 
     @strawberry.mutation(
         description="imageIds: every image of one gallery (product + option), in the new order."
@@ -271,10 +256,7 @@ class Mutation:
             return await images.reorder_images(backend, pks)
 
         pks, errors = await run(info, action)
-        loaded = await load_images(info, pks) if pks else None
-        return ImagesPayload(
-            images=[i for i in loaded if i] if loaded is not None else None, user_errors=errors
-        )
+        return await _images_payload(info, pks, errors)
 
     @strawberry.mutation(description="videoIds: every video of one product, in the new order.")
     async def reorder_videos(self, info: Info, video_ids: list[strawberry.ID]) -> ProductPayload:
@@ -285,9 +267,7 @@ class Mutation:
             return await videos.reorder_videos(backend, pks)
 
         pk, errors = await run(info, action)
-        return ProductPayload(
-            product=await load_product(info, pk) if pk else None, user_errors=errors
-        )
+        return await _product_payload(info, pk, errors)
 
     @strawberry.mutation(description="Marks this image main; the previous main is unmarked.")
     async def set_main_image(self, info: Info, image_id: strawberry.ID) -> ImagePayload:
@@ -297,8 +277,7 @@ class Mutation:
             return await images.set_main_image(backend, decode(image_id, "Image", ("imageId",)))
 
         pk, errors = await run(info, action)
-        image = (await load_images(info, [pk]))[0] if pk else None
-        return ImagePayload(image=image, user_errors=errors)
+        return await _image_payload(info, pk, errors)
 
     @strawberry.mutation(description="All ids must belong to one product; positions close up.")
     async def delete_images(self, info: Info, ids: list[strawberry.ID]) -> DeletePayload:
@@ -308,9 +287,7 @@ class Mutation:
             return await images.delete_images(backend, decode_list(ids, "Image", ("ids",)))
 
         pks, errors = await run(info, action)
-        return DeletePayload(
-            deleted_ids=[_gid("Image", pk) for pk in pks or []], user_errors=errors
-        )
+        return _deleted("Image", pks, errors)
 
     @strawberry.mutation(description="All ids must belong to one product; positions close up.")
     async def delete_videos(self, info: Info, ids: list[strawberry.ID]) -> DeletePayload:
@@ -320,9 +297,7 @@ class Mutation:
             return await videos.delete_videos(backend, decode_list(ids, "Video", ("ids",)))
 
         pks, errors = await run(info, action)
-        return DeletePayload(
-            deleted_ids=[_gid("Video", pk) for pk in pks or []], user_errors=errors
-        )
+        return _deleted("Video", pks, errors)
 
     @strawberry.mutation(description="Upsert of a SKU's image URLs; all or nothing.")
     async def sync_images(self, info: Info, input: SyncImagesInput) -> SyncImagesPayload:
@@ -366,23 +341,30 @@ class Mutation:
             return await images.regenerate_renditions(backend, pks)
 
         pks, errors = await run(info, action)
-        loaded = await load_images(info, pks) if pks else None
-        return ImagesPayload(
-            images=[i for i in loaded if i] if loaded is not None else None, user_errors=errors
-        )
-
-
-async def _video(info: Info, pk: int | None) -> Video | None:
-    record = await info.context.loaders.video.load(pk) if pk else None
-    return Video.of(record, info) if record else None
-
-
-def _sku_name(input: ProductCreateInput) -> tuple[str, str]:
-    return input.sku, input.name
+        return await _images_payload(info, pks, errors)
 
 
 async def _product_payload(info: Info, pk: int | None, errors: list[MediaError]) -> ProductPayload:
     return ProductPayload(product=await load_product(info, pk) if pk else None, user_errors=errors)
+
+
+async def _image_payload(info: Info, pk: int | None, errors: list[MediaError]) -> ImagePayload:
+    image = (await load_images(info, [pk]))[0] if pk else None
+    return ImagePayload(image=image, user_errors=errors)
+
+
+async def _images_payload(
+    info: Info, pks: list[int] | None, errors: list[MediaError]
+) -> ImagesPayload:
+    loaded = await load_images(info, pks) if pks else None
+    return ImagesPayload(
+        images=[i for i in loaded if i] if loaded is not None else None, user_errors=errors
+    )
+
+
+async def _video_payload(info: Info, pk: int | None, errors: list[MediaError]) -> VideoPayload:
+    record = await info.context.loaders.video.load(pk) if pk else None
+    return VideoPayload(video=Video.of(record, info) if record else None, user_errors=errors)
 
 
 def _deleted(type_name: str, pks: list[int] | None, errors: list[MediaError]) -> DeletePayload:

@@ -9,17 +9,10 @@ import strawberry
 
 from schema import arguments
 from schema.connections import (
+    Connection,
     DownloadableImageGroupConnection,
-    DownloadableImageGroupEdge,
-    ImageConnection,
-    ImageEdge,
-    ProductConnection,
     ProductDownloadableImages,
-    ProductEdge,
-    VideoConnection,
-    VideoEdge,
     check_first,
-    connection,
 )
 from schema.context import Info
 from schema.errors import bad_user_input
@@ -30,14 +23,12 @@ from schema.types import (
     Image,
     Node,
     Product,
-    ProductSort,
-    SortDirection,
     Video,
     load_images,
 )
 from storage import enums, reads
-from storage.pages import InvalidCursor, Page
-from storage.records import main_image
+from storage.sql.pages import InvalidCursor, Page
+from storage.sql.records import main_image
 from storage.validation import SKU_LENGTH
 
 T = TypeVar("T")
@@ -109,9 +100,9 @@ class Query:
         first: int | None = 20,
         after: str | None = None,
         filter: ProductFilter | None = None,
-        sort_by: ProductSort | None = enums.ProductSort.SKU,  # type: ignore[valid-type]
-        direction: SortDirection | None = enums.SortDirection.ASC,  # type: ignore[valid-type]
-    ) -> ProductConnection:
+        sort_by: enums.ProductSort | None = enums.ProductSort.SKU,
+        direction: enums.SortDirection | None = enums.SortDirection.ASC,
+    ) -> Connection[Product]:
         first = check_first(first, 20, 100)
         if filter is not None:
             filter = filter.checked()
@@ -127,7 +118,7 @@ class Query:
         for record in page.items:
             info.context.loaders.product.prime(record.id, record)
         nodes = [Product.of(r) for r in page.items]
-        return connection(ProductConnection, ProductEdge, page, nodes)
+        return Connection.of(page, nodes)
 
     @strawberry.field
     async def image(self, info: Info, id: strawberry.ID) -> Image | None:
@@ -143,7 +134,7 @@ class Query:
         first: int | None = 100,
         after: str | None = None,
         filter: ImageFilter | None = None,
-    ) -> ImageConnection:
+    ) -> Connection[Image]:
         first = check_first(first, 100, 1000)
         if filter is not None:
             filter = filter.checked()
@@ -159,7 +150,7 @@ class Query:
         galleries = await info.context.loaders.product_images.load_many(product_pks)
         mains = {pk: main_image(g) for pk, g in zip(product_pks, galleries, strict=True)}
         nodes = [Image.of(r, mains[r.product_id], info) for r in page.items]
-        return connection(ImageConnection, ImageEdge, page, nodes)
+        return Connection.of(page, nodes)
 
     @strawberry.field
     async def video(self, info: Info, id: strawberry.ID) -> Video | None:
@@ -176,13 +167,13 @@ class Query:
         first: int | None = 100,
         after: str | None = None,
         product_ids: list[strawberry.ID] | None = None,
-    ) -> VideoConnection:
+    ) -> Connection[Video]:
         first = check_first(first, 100, 1000)
         pks = _product_pks(product_ids)
         async with info.context.backend.db.read() as c:
             page = await _page(reads.video_page(c, pks, first=first, after=after))
         nodes = [Video.of(r, info) for r in page.items]
-        return connection(VideoConnection, VideoEdge, page, nodes)
+        return Connection.of(page, nodes)
 
     @strawberry.field(description="Grouped by SKU, ordered by SKU. first: 1..100.")
     async def downloadable_images(
@@ -207,4 +198,4 @@ class Query:
             )
             for p, records in zip(products, lists, strict=True)
         ]
-        return connection(DownloadableImageGroupConnection, DownloadableImageGroupEdge, page, nodes)
+        return DownloadableImageGroupConnection.of(page, nodes)

@@ -13,7 +13,7 @@ from schema import arguments
 from schema.context import Info
 from schema.ids import to_global_id
 from storage import enums, validation
-from storage.records import (
+from storage.sql.records import (
     DownloadableImageRecord,
     ImageRecord,
     ProductRecord,
@@ -22,13 +22,15 @@ from storage.records import (
     main_image,
 )
 
-ImageType = strawberry.enum(enums.ImageType)
-MediaSource = strawberry.enum(enums.MediaSource)
-DownloadStatus = strawberry.enum(enums.DownloadStatus)
-RenditionSize = strawberry.enum(enums.RenditionSize)
-RenditionFormat = strawberry.enum(enums.RenditionFormat)
-ProductSort = strawberry.enum(enums.ProductSort)
-SortDirection = strawberry.enum(enums.SortDirection)
+# The storage enums, registered once as GraphQL enums of the same names; fields are
+# annotated with the classes themselves.
+strawberry.enum(enums.ImageType)
+strawberry.enum(enums.MediaSource)
+strawberry.enum(enums.DownloadStatus)
+strawberry.enum(enums.RenditionSize)
+strawberry.enum(enums.RenditionFormat)
+strawberry.enum(enums.ProductSort)
+strawberry.enum(enums.SortDirection)
 
 
 @strawberry.interface(description="An object with an opaque global id.")
@@ -38,7 +40,7 @@ class Node:
 
 @strawberry.type
 class Rendition:
-    size: RenditionSize  # type: ignore[valid-type]
+    size: enums.RenditionSize
     url: str
     url2x: str | None
     width: int
@@ -80,7 +82,7 @@ class Product(Node):
         self,
         info: Info,
         option: str | None = None,
-        image_type: ImageType | None = None,  # type: ignore[valid-type]
+        image_type: enums.ImageType | None = None,
     ) -> list[Image]:
         option = arguments.trimmed(option, "option", validation.OPTION_LENGTH)
         gallery = await info.context.loaders.product_images.load(self.pk)
@@ -111,8 +113,8 @@ class Image(Node):
     url: str = strawberry.field(description="Absolute URL of the stored original.")
     position: int = strawberry.field(description="0-based; a gallery's positions are 0..n-1.")
     is_main: bool
-    image_type: ImageType  # type: ignore[valid-type]
-    source: MediaSource  # type: ignore[valid-type]
+    image_type: enums.ImageType
+    source: enums.MediaSource
     option: str | None
     alt: str | None
     width: int
@@ -147,8 +149,8 @@ class Image(Node):
     def renditions(
         self,
         info: Info,
-        sizes: list[RenditionSize] | None = None,  # type: ignore[valid-type]
-        format: RenditionFormat | None = enums.RenditionFormat.ORIGINAL,  # type: ignore[valid-type]
+        sizes: list[enums.RenditionSize] | None = None,
+        format: enums.RenditionFormat | None = enums.RenditionFormat.ORIGINAL,
     ) -> list[Rendition]:
         context = info.context
         views = context.backend.renditions.describe(
@@ -177,7 +179,7 @@ class Video(Node):
     id: strawberry.ID
     url: str
     position: int
-    source: MediaSource  # type: ignore[valid-type]
+    source: enums.MediaSource
     mime_type: str
     file_size: int
     checksum: str
@@ -208,8 +210,8 @@ class DownloadableImage(Node):
     product_sku: str
     url: str = strawberry.field(description="The source URL as sent.")
     position: int
-    image_type: ImageType  # type: ignore[valid-type]
-    status: DownloadStatus  # type: ignore[valid-type]
+    image_type: enums.ImageType
+    status: enums.DownloadStatus
     error: str | None
     created_at: datetime
     updated_at: datetime

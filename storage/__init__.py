@@ -1,4 +1,4 @@
-"""Persistence and media processing: tables, repository, use cases, blob stores, inspection.
+"""Persistence and media processing: use cases over SQL tables, blob stores and media inspection.
 
 This package never imports Strawberry or Starlette.
 """

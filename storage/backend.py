@@ -6,7 +6,10 @@ Lock order. On PostgreSQL a write transaction takes
 1. the locks of every blob it may store or delete, all at once before anything else, ordered
    by lock number (``lock_blobs``: advisory locks, numbered by the key's hash);
 2. then the row of at most one product (``lock_product``, ``lock_members``: FOR UPDATE);
-3. then it reads and writes that product's rows.
+3. then it reads and writes that product's rows;
+4. last, just before the commit, the catalogue version row (``Database.write`` raises the
+   version there). Every writer takes it after all its other locks and waits for nothing
+   while holding it, so it adds no cycle; writers' commits queue on it, one at a time.
 
 Every path keeps this order: uploads and syncs go through ``blob_transaction`` (which knows
 their keys before the transaction starts), and releasing blobs or collecting garbage takes
@@ -25,19 +28,15 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage import models
 from storage.blobs import BlobStore, TempBlob, sha256_of
-from storage.database import Database
 from storage.enums import ErrorCode
 from storage.errors import FieldPath, MediaFailure, Problem
 from storage.events import MediaEvents
-from storage.fetcher import Fetcher
-from storage.records import ProductRecord
-from storage.rendition_service import Renditions
-
-product_t: sa.Table = models.Product.__table__  # type: ignore[attr-defined]
-image_t: sa.Table = models.Image.__table__  # type: ignore[attr-defined]
-video_t: sa.Table = models.Video.__table__  # type: ignore[attr-defined]
+from storage.fetch import Fetcher
+from storage.media.renditions import Renditions
+from storage.sql.database import Database
+from storage.sql.records import ProductRecord
+from storage.sql.tables import image_table, product_table, video_table
 
 T = TypeVar("T")
 
@@ -104,7 +103,9 @@ class Backend:
 
         On PostgreSQL this is ``SELECT … FOR UPDATE`` on the product row; SQLite write
         transactions are already serialised by ``BEGIN IMMEDIATE``."""
-        condition = product_t.c.id == ref.id if ref.id is not None else product_t.c.sku == ref.sku
+        condition = (
+            product_table.c.id == ref.id if ref.id is not None else product_table.c.sku == ref.sku
+        )
         query = sa.select(*ProductRecord.columns()).where(condition)
         if not self.db.sqlite:
             query = query.with_for_update()
@@ -115,9 +116,13 @@ class Backend:
 
     async def check_product(self, ref: ProductRef) -> list[Problem]:
         """A cheap early check (before streaming a file); writers check again under the lock."""
-        condition = product_t.c.id == ref.id if ref.id is not None else product_t.c.sku == ref.sku
+        condition = (
+            product_table.c.id == ref.id if ref.id is not None else product_table.c.sku == ref.sku
+        )
         async with self.db.read() as connection:
-            found = (await connection.execute(sa.select(product_t.c.id).where(condition))).first()
+            found = (
+                await connection.execute(sa.select(product_table.c.id).where(condition))
+            ).first()
         return [] if found else [_no_product(ref)]
 
     async def lock_blobs(self, session: AsyncSession, keys: Iterable[str]) -> None:
@@ -138,26 +143,30 @@ class Backend:
         """Those of ``keys`` that no image or video row refers to (ask under their locks)."""
         wanted = sorted(set(keys))
         used = sa.union(
-            sa.select(image_t.c.blob_key).where(image_t.c.blob_key.in_(wanted)),
-            sa.select(video_t.c.blob_key).where(video_t.c.blob_key.in_(wanted)),
+            sa.select(image_table.c.blob_key).where(image_table.c.blob_key.in_(wanted)),
+            sa.select(video_table.c.blob_key).where(video_table.c.blob_key.in_(wanted)),
         )
         referenced = set((await session.execute(used)).scalars())
         return [key for key in wanted if key not in referenced]
 
-    async def release_blobs(self, keys: Iterable[str]) -> None:
-        """Delete each blob that no row refers to any more (called after the rows are gone)."""
+    async def release_blobs(self, keys: Iterable[str], *, dry_run: bool = False) -> list[str]:
+        """Delete each blob that no row refers to any more (called after the rows are gone),
+        with its renditions; return their keys. ``dry_run`` only returns them."""
         wanted = set(keys)
         if not wanted:
-            return
+            return []
 
-        async def attempt() -> None:
+        async def attempt() -> list[str]:
             async with self.db.write() as session:
                 await self.lock_blobs(session, wanted)
-                for key in await self.unreferenced(session, wanted):
-                    async with self.renditions.exclusive(sha256_of(key)):
-                        await self.blobs.delete(key)
+                released = await self.unreferenced(session, wanted)
+                if not dry_run:
+                    for key in released:
+                        async with self.renditions.exclusive(sha256_of(key)):
+                            await self.blobs.delete(key)
+                return released
 
-        await self.db.retrying(attempt)
+        return await self.db.retrying(attempt)
 
     async def blob_transaction(
         self,

@@ -38,3 +38,13 @@ class FileRejected(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+def format_size(size: int) -> str:
+    """``size`` bytes for people: ``"10 MiB"``, ``"1.5 KiB (1536 bytes)"``, ``"900 bytes"``."""
+    for unit, factor in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if size >= factor:
+            if size % factor == 0:
+                return f"{size // factor} {unit}"
+            return f"{size / factor:.1f} {unit} ({size} bytes)"
+    return "1 byte" if size == 1 else f"{size} bytes"

@@ -5,12 +5,12 @@ Use cases delete a blob as soon as the last row that refers to it is committed a
 normal operation there is nothing to collect. A process killed between moving a blob to its
 key and committing its row (or before deleting a blob whose rows were deleted) leaves one.
 
-Safe while gateways run: each candidate is checked again inside a write transaction that holds
-the blob's lock (``Backend.lock_blobs``: SQLite's write lock, a PostgreSQL advisory lock), the
-same lock an upload holds from moving its blob to committing its row, asked
-``Backend.unreferenced`` as releasing a blob does, and only then deleted. A blob that a running
-upload is about to commit is therefore either not yet at its key when the store is listed, or
-referred to by the time it is checked.
+Safe while gateways run: each candidate is released as a use case releases a blob
+(``Backend.release_blobs``): checked again inside a write transaction that holds the blob's
+lock (``Backend.lock_blobs``: SQLite's write lock, a PostgreSQL advisory lock), the same lock
+an upload holds from moving its blob to committing its row, and only then deleted, under the
+lock that rendering it holds. A blob that a running upload is about to commit is therefore
+either not yet at its key when the store is listed, or referred to by the time it is checked.
 
 Renditions are derived and regenerated on request, so removing a folder that an upload of
 the same bytes needs a moment later costs only its regeneration.
@@ -26,12 +26,9 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from storage import models
 from storage.backend import Backend
-from storage.blobs import rendition_key, sha256_of
-
-image_t: sa.Table = models.Image.__table__  # type: ignore[attr-defined]
-video_t: sa.Table = models.Video.__table__  # type: ignore[attr-defined]
+from storage.blobs import sha256_of
+from storage.sql.tables import image_table, video_table
 
 
 class NothingReferenced(Exception):
@@ -65,29 +62,13 @@ class Collection:
 
 async def _referenced(backend: Backend) -> tuple[set[str], set[str]]:
     """(blob keys, image checksums) that rows refer to."""
-    keys = sa.union(sa.select(image_t.c.blob_key), sa.select(video_t.c.blob_key))
+    keys = sa.union(sa.select(image_table.c.blob_key), sa.select(video_table.c.blob_key))
     async with backend.db.read() as connection:
         blob_keys = {row[0] for row in await connection.execute(keys)}
         checksums = {
-            row[0] for row in await connection.execute(sa.select(image_t.c.checksum).distinct())
+            row[0] for row in await connection.execute(sa.select(image_table.c.checksum).distinct())
         }
     return blob_keys, checksums
-
-
-def _size(backend: Backend, key: str) -> int:
-    try:
-        return backend.blobs.path_for(key).stat().st_size
-    except (OSError, ValueError):
-        return 0
-
-
-def _folder_size(backend: Backend, sha256: str) -> int:
-    """Bytes of the renditions of ``sha256`` (the folder of any of its rendition keys)."""
-    try:
-        folder = backend.blobs.path_for(rendition_key(sha256, 1, "jpg")).parent
-        return sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
-    except (OSError, ValueError):
-        return 0
 
 
 async def collect_garbage(
@@ -106,29 +87,28 @@ async def collect_garbage(
     for key in stored:
         if key in referenced_keys:
             continue
-        async with backend.db.write() as session:
-            await backend.lock_blobs(session, [key])
-            if not await backend.unreferenced(session, [key]):
-                continue  # committed since the listing: keep it
+        # Measured first: the blob and its renditions are gone once released.
+        size = (await backend.blobs.size(key) or 0) + await backend.blobs.renditions_size(
+            sha256_of(key)
+        )
+        if await backend.release_blobs([key], dry_run=dry_run):
             result.blobs.append(key)
-            result.freed_bytes += _size(backend, key)
-            sha256 = sha256_of(key)
-            result.freed_bytes += _folder_size(backend, sha256)
-            if not dry_run:
-                await backend.blobs.delete(key)  # its renditions too
+            result.freed_bytes += size
+        # else committed since the listing: kept
 
     collected = {sha256_of(key) for key in result.blobs}
     for sha256 in [s async for s in backend.blobs.rendition_sources()]:
         if sha256 in checksums or sha256 in collected:
             continue
         async with backend.db.write() as session:
-            has_image = sa.select(image_t.c.id).where(image_t.c.checksum == sha256).limit(1)
+            has_image = sa.select(image_table.c.id).where(image_table.c.checksum == sha256).limit(1)
             if (await session.execute(has_image)).first() is not None:
                 continue
             result.renditions.append(f"r/{sha256[:2]}/{sha256}")
-            result.freed_bytes += _folder_size(backend, sha256)
+            result.freed_bytes += await backend.blobs.renditions_size(sha256)
             if not dry_run:
-                await backend.blobs.delete_renditions(sha256)
+                async with backend.renditions.exclusive(sha256):
+                    await backend.blobs.delete_renditions(sha256)
     return result
 
 

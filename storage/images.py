@@ -3,25 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Literal
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage import models, validation
+from storage import validation
 from storage.backend import Backend, BlobChanges, ProductRef
-from storage.blobs import TempBlob, blob_key
 from storage.enums import ErrorCode, ImageType, MediaSource
 from storage.errors import FieldPath, MediaFailure, Problem
-from storage.gallery import Gallery, insert_row
-from storage.inspection import ImageInfo
-from storage.models import utcnow
-from storage.receiving import Incoming, receive_image
-
-image_t: sa.Table = models.Image.__table__  # type: ignore[attr-defined]
-downloadable_t: sa.Table = models.DownloadableImage.__table__  # type: ignore[attr-defined]
+from storage.media import ImageInfo
+from storage.receiving import Content, FromUrl, Received, receive_image, url_problems
+from storage.sql.gallery import Gallery, insert_row
+from storage.sql.tables import downloadable_table, image_table, utcnow
 
 
 class Keep(Enum):
@@ -36,12 +32,19 @@ KEEP = Keep.KEEP
 @dataclass(frozen=True)
 class NewImage:
     product: ProductRef
-    content: Incoming
+    content: Content
     position: int | None = None
     image_type: ImageType = ImageType.DEFAULT
-    source: MediaSource = MediaSource.UPLOAD
+    source: MediaSource | None = None
+    """None: URL for content downloaded from a URL, UPLOAD otherwise."""
     option: str | None = None
     alt: str | None = None
+
+    @property
+    def stored_source(self) -> MediaSource:
+        if self.source is not None:
+            return self.source
+        return MediaSource.URL if isinstance(self.content, FromUrl) else MediaSource.UPLOAD
 
 
 @dataclass(frozen=True)
@@ -52,15 +55,22 @@ class ImageChanges:
     option: str | Literal[Keep.KEEP] | None = KEEP
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Received:
     image: NewImage
-    temp: TempBlob
-    info: ImageInfo
-    key: str = field(init=False)
+    file: Received[ImageInfo]
 
-    def __post_init__(self) -> None:
-        self.key = blob_key(self.temp.sha256, self.info.extension)
+
+def _check_urls(images: Sequence[NewImage]) -> None:
+    """URLs are checked before anything else of the request, and reported alone."""
+    problems = [
+        problem
+        for image in images
+        if isinstance(image.content, FromUrl)
+        for problem in url_problems(image.content.url, image.content.field)
+    ]
+    if problems:
+        raise MediaFailure(problems)
 
 
 def _check_new(image: NewImage) -> list[Problem]:
@@ -75,7 +85,9 @@ async def upload_images(backend: Backend, images: Sequence[NewImage]) -> list[in
     """Store images of one product in one transaction: all of them, or none and every problem.
 
     The files are streamed and inspected before the transaction; the blobs are moved to their
-    content-addressed keys inside it, and taken back if it fails."""
+    content-addressed keys inside it, and taken back if it fails. Content from a URL is
+    downloaded with the backend's fetcher."""
+    _check_urls(images)
     problems = [p for image in images for p in _check_new(image)]
     problems += await backend.check_product(images[0].product)
     if problems:
@@ -85,22 +97,22 @@ async def upload_images(backend: Backend, images: Sequence[NewImage]) -> list[in
     try:
         for image in images:
             try:
-                temp, info = await receive_image(backend, image.content)
+                file = await receive_image(backend, image.content)
             except MediaFailure as failure:
                 problems += failure.problems
                 continue
-            received.append(_Received(image, temp, info))
+            received.append(_Received(image, file))
         problems += _repeated_bytes(received)
         if problems:
             raise MediaFailure(problems)
         ids = await _insert(backend, received)
         for item in received:
-            backend.events.media_uploaded("image", item.temp.size)
-        backend.images_stored(item.temp.sha256 for item in received)
+            backend.events.media_uploaded("image", item.file.temp.size)
+        backend.images_stored(item.file.temp.sha256 for item in received)
         return ids
     finally:
         for item in received:
-            await backend.blobs.discard(item.temp)
+            await backend.blobs.discard(item.file.temp)
 
 
 async def upload_image(backend: Backend, image: NewImage) -> int:
@@ -112,12 +124,12 @@ def _repeated_bytes(received: Sequence[_Received]) -> list[Problem]:
     first: dict[str, FieldPath] = {}
     problems = []
     for item in received:
-        field = item.image.content.field
-        if item.temp.sha256 in first:
-            earlier = validation.field_name(first[item.temp.sha256])
+        field, sha256 = item.image.content.field, item.file.temp.sha256
+        if sha256 in first:
+            earlier = validation.field_name(first[sha256])
             message = f"These bytes are also {earlier} of this request."
             problems.append(Problem(field, ErrorCode.DUPLICATE, message))
-        first.setdefault(item.temp.sha256, field)
+        first.setdefault(sha256, field)
     return problems
 
 
@@ -128,12 +140,12 @@ def _duplicate(field: FieldPath) -> Problem:
 async def _insert(backend: Backend, received: Sequence[_Received]) -> list[int]:
     async def work(session: AsyncSession, changes: BlobChanges) -> list[int]:
         product = await backend.lock_product(session, received[0].image.product)
-        sums = [item.temp.sha256 for item in received]
+        sums = [item.file.temp.sha256 for item in received]
         existing = set(
             (
                 await session.execute(
-                    sa.select(image_t.c.checksum).where(
-                        image_t.c.product_id == product.id, image_t.c.checksum.in_(sums)
+                    sa.select(image_table.c.checksum).where(
+                        image_table.c.product_id == product.id, image_table.c.checksum.in_(sums)
                     )
                 )
             ).scalars()
@@ -141,40 +153,62 @@ async def _insert(backend: Backend, received: Sequence[_Received]) -> list[int]:
         duplicates = [
             _duplicate(item.image.content.field)
             for item in received
-            if item.temp.sha256 in existing
+            if item.file.temp.sha256 in existing
         ]
         if duplicates:
             raise MediaFailure(duplicates)
-        ids = []
-        for item in received:
-            ids.append(await _insert_one(session, product.id, item))
-            changes.store(item.key)
-        return ids
+        return [
+            await insert_image(
+                session,
+                changes,
+                product.id,
+                item.file,
+                option=item.image.option,
+                position=item.image.position,
+                image_type=item.image.image_type,
+                source=item.image.stored_source,
+                alt=item.image.alt,
+            )
+            for item in received
+        ]
 
-    return await backend.blob_transaction(work, {item.key: item.temp for item in received})
+    return await backend.blob_transaction(work, {i.file.key: i.file.temp for i in received})
 
 
-async def _insert_one(session: AsyncSession, product_id: int, item: _Received) -> int:
-    image, info, temp = item.image, item.info, item.temp
-    gallery = Gallery.images(product_id, image.option)
+async def insert_image(
+    session: AsyncSession,
+    changes: BlobChanges,
+    product_id: int,
+    file: Received[ImageInfo],
+    *,
+    option: str | None,
+    position: int | None,
+    image_type: ImageType,
+    source: MediaSource,
+    alt: str | None,
+) -> int:
+    """Insert the image row of a received file at ``position`` of its gallery (None: last)
+    and store the file's blob with the transaction."""
+    gallery = Gallery.images(product_id, option)
     image_id = await insert_row(
         session,
-        image_t,
+        image_table,
         product_id=product_id,
-        option=image.option,
+        option=option,
         position=len(await gallery.order(session)),
         is_main=False,
-        image_type=image.image_type.value,
-        source=image.source.value,
-        alt=None if validation.is_blank(image.alt) else image.alt,
-        width=info.width,
-        height=info.height,
-        mime_type=info.mime_type,
-        file_size=temp.size,
-        checksum=temp.sha256,
-        blob_key=item.key,
+        image_type=image_type.value,
+        source=source.value,
+        alt=None if validation.is_blank(alt) else alt,
+        width=file.info.width,
+        height=file.info.height,
+        mime_type=file.info.mime_type,
+        file_size=file.temp.size,
+        checksum=file.temp.sha256,
+        blob_key=file.key,
     )
-    await gallery.place(session, image_id, image.position)
+    await gallery.place(session, image_id, position)
+    changes.store(file.key)
     return image_id
 
 
@@ -190,7 +224,7 @@ async def update_image(backend: Backend, image_id: int, changes: ImageChanges) -
     async with backend.db.write() as session:
         product_id, (row,) = await backend.lock_members(
             session,
-            image_t,
+            image_table,
             [image_id],
             ("id",),
             columns=("id", "product_id", "option"),
@@ -206,7 +240,9 @@ async def update_image(backend: Backend, image_id: int, changes: ImageChanges) -
         if changes.option is not KEEP and changes.option != row.option:
             values["option"] = changes.option
             target = Gallery.images(product_id, changes.option)
-        await session.execute(sa.update(image_t).where(image_t.c.id == image_id).values(**values))
+        await session.execute(
+            sa.update(image_table).where(image_table.c.id == image_id).values(**values)
+        )
         if target is not old:
             await old.close_up(session)
             await target.place(session, image_id, changes.position)
@@ -221,7 +257,7 @@ async def reorder_images(backend: Backend, image_ids: Sequence[int]) -> list[int
     async with backend.db.write() as session:
         product_id, rows = await backend.lock_members(
             session,
-            image_t,
+            image_table,
             image_ids,
             field,
             columns=("id", "product_id", "option"),
@@ -240,18 +276,18 @@ async def set_main_image(backend: Backend, image_id: int) -> int:
     async with backend.db.write() as session:
         product_id, _ = await backend.lock_members(
             session,
-            image_t,
+            image_table,
             [image_id],
             ("imageId",),
             indexed=False,
         )
         await session.execute(
-            sa.update(image_t)
-            .where(image_t.c.product_id == product_id, image_t.c.is_main)
+            sa.update(image_table)
+            .where(image_table.c.product_id == product_id, image_table.c.is_main)
             .values(is_main=False)
         )
         await session.execute(
-            sa.update(image_t).where(image_t.c.id == image_id).values(is_main=True)
+            sa.update(image_table).where(image_table.c.id == image_id).values(is_main=True)
         )
     return image_id
 
@@ -263,15 +299,15 @@ async def delete_images(backend: Backend, image_ids: Sequence[int]) -> list[int]
     async def work(session: AsyncSession, changes: BlobChanges) -> None:
         product_id, rows = await backend.lock_members(
             session,
-            image_t,
+            image_table,
             image_ids,
             field,
             columns=("id", "product_id", "option", "blob_key"),
         )
         await session.execute(
-            sa.delete(downloadable_t).where(downloadable_t.c.image_id.in_(image_ids))
+            sa.delete(downloadable_table).where(downloadable_table.c.image_id.in_(image_ids))
         )
-        await session.execute(sa.delete(image_t).where(image_t.c.id.in_(image_ids)))
+        await session.execute(sa.delete(image_table).where(image_table.c.id.in_(image_ids)))
         for option in {row.option for row in rows}:
             await Gallery.images(product_id, option).close_up(session)
         await Gallery.downloadables(product_id).close_up(session)
@@ -288,7 +324,9 @@ async def regenerate_renditions(backend: Backend, image_ids: Sequence[int]) -> l
         rows = {
             row.id: row.checksum
             for row in await connection.execute(
-                sa.select(image_t.c.id, image_t.c.checksum).where(image_t.c.id.in_(image_ids))
+                sa.select(image_table.c.id, image_table.c.checksum).where(
+                    image_table.c.id.in_(image_ids)
+                )
             )
         }
     missing = [

@@ -8,17 +8,12 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage import models, validation
+from storage import validation
 from storage.backend import Backend, BlobChanges, ProductRef
 from storage.enums import ErrorCode
 from storage.errors import MediaFailure, Problem
-from storage.gallery import IMAGE_ORDER
-from storage.models import utcnow
-
-product_t: sa.Table = models.Product.__table__  # type: ignore[attr-defined]
-image_t: sa.Table = models.Image.__table__  # type: ignore[attr-defined]
-video_t: sa.Table = models.Video.__table__  # type: ignore[attr-defined]
-downloadable_t: sa.Table = models.DownloadableImage.__table__  # type: ignore[attr-defined]
+from storage.sql.gallery import IMAGE_ORDER, insert_row
+from storage.sql.tables import downloadable_table, image_table, product_table, utcnow, video_table
 
 
 @dataclass(frozen=True)
@@ -38,9 +33,9 @@ def _sku_taken(sku: str) -> MediaFailure:
 
 
 async def _sku_in_use(session: AsyncSession, sku: str, other_than: int | None = None) -> bool:
-    query = sa.select(product_t.c.id).where(product_t.c.sku == sku)
+    query = sa.select(product_table.c.id).where(product_table.c.sku == sku)
     if other_than is not None:
-        query = query.where(product_t.c.id != other_than)
+        query = query.where(product_table.c.id != other_than)
     return (await session.execute(query)).first() is not None
 
 
@@ -54,11 +49,7 @@ async def create_product(backend: Backend, sku: str, name: str) -> int:
         async with backend.db.write() as session:
             if await _sku_in_use(session, sku):
                 raise _sku_taken(sku)
-            product = models.Product(sku=sku, name=name)
-            session.add(product)
-            await session.flush()
-            assert product.id is not None
-            return product.id
+            return await insert_row(session, product_table, sku=sku, name=name)
     except IntegrityError:
         raise _sku_taken(sku) from None
 
@@ -86,7 +77,9 @@ async def update_product(
             if values:
                 values["updated_at"] = utcnow()
                 await session.execute(
-                    sa.update(product_t).where(product_t.c.id == product_id).values(**values)
+                    sa.update(product_table)
+                    .where(product_table.c.id == product_id)
+                    .values(**values)
                 )
     except IntegrityError:
         raise _sku_taken(str(values["sku"])) from None
@@ -98,30 +91,30 @@ async def delete_product(backend: Backend, product_id: int) -> DeletedProduct:
         await backend.lock_product(session, ProductRef(id=product_id, field=("id",)))
         images = (
             await session.execute(
-                sa.select(image_t.c.id, image_t.c.blob_key)
-                .where(image_t.c.product_id == product_id)
+                sa.select(image_table.c.id, image_table.c.blob_key)
+                .where(image_table.c.product_id == product_id)
                 .order_by(*IMAGE_ORDER)
             )
         ).all()
         videos = (
             await session.execute(
-                sa.select(video_t.c.id, video_t.c.blob_key)
-                .where(video_t.c.product_id == product_id)
-                .order_by(video_t.c.position, video_t.c.id)
+                sa.select(video_table.c.id, video_table.c.blob_key)
+                .where(video_table.c.product_id == product_id)
+                .order_by(video_table.c.position, video_table.c.id)
             )
         ).all()
         downloadable_ids = list(
             (
                 await session.execute(
-                    sa.select(downloadable_t.c.id)
-                    .where(downloadable_t.c.product_id == product_id)
-                    .order_by(downloadable_t.c.position, downloadable_t.c.id)
+                    sa.select(downloadable_table.c.id)
+                    .where(downloadable_table.c.product_id == product_id)
+                    .order_by(downloadable_table.c.position, downloadable_table.c.id)
                 )
             ).scalars()
         )
-        for table in (downloadable_t, image_t, video_t):
+        for table in (downloadable_table, image_table, video_table):
             await session.execute(sa.delete(table).where(table.c.product_id == product_id))
-        await session.execute(sa.delete(product_t).where(product_t.c.id == product_id))
+        await session.execute(sa.delete(product_table).where(product_table.c.id == product_id))
         changes.drop([r.blob_key for r in images] + [r.blob_key for r in videos])
         return DeletedProduct(
             product_id=product_id,

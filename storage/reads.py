@@ -6,29 +6,38 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage import models
 from storage.enums import ProductSort
-from storage.gallery import IMAGE_ORDER
-from storage.pages import Page, SortKey, fetch_page
-from storage.records import (
+from storage.sql.gallery import IMAGE_ORDER
+from storage.sql.pages import Page, SortKey, fetch_page
+from storage.sql.records import (
     DownloadableImageRecord,
     ImageRecord,
     ProductRecord,
     Record,
     VideoRecord,
 )
+from storage.sql.tables import downloadable_table, image_table, product_table, video_table
 
 R = TypeVar("R", bound=Record)
 
-product_t = models.Product.__table__  # type: ignore[attr-defined]
-image_t = models.Image.__table__  # type: ignore[attr-defined]
-video_t = models.Video.__table__  # type: ignore[attr-defined]
-downloadable_t = models.DownloadableImage.__table__  # type: ignore[attr-defined]
+
+class _Keyed(Protocol):
+    @property
+    def id(self) -> int: ...
+
+
+class _OfProduct(Protocol):
+    @property
+    def product_id(self) -> int: ...
+
+
+K = TypeVar("K", bound=_Keyed)
+P = TypeVar("P", bound=_OfProduct)
 
 
 _PRODUCT_SORT_COLUMN = {
@@ -71,19 +80,19 @@ async def _by_ids(
     return [record.from_row(row) for row in rows]
 
 
-def _group(records: Sequence[R], ids: Sequence[int]) -> list[list[R]]:
-    grouped: dict[int, list[R]] = defaultdict(list)
+def _group(records: Sequence[P], ids: Sequence[int]) -> list[list[P]]:
+    grouped: dict[int, list[P]] = defaultdict(list)
     for item in records:
-        grouped[item.product_id].append(item)  # type: ignore[attr-defined]
+        grouped[item.product_id].append(item)
     return [grouped.get(i, []) for i in ids]
 
 
-def _index(records: Sequence[R], ids: Sequence[int]) -> list[R | None]:
-    found = {item.id: item for item in records}  # type: ignore[attr-defined]
+def _index(records: Sequence[K], ids: Sequence[int]) -> list[K | None]:
+    found = {item.id: item for item in records}
     return [found.get(i) for i in ids]
 
 
-_GALLERY_ORDER = (image_t.c.product_id, *IMAGE_ORDER)
+_GALLERY_ORDER = (image_table.c.product_id, *IMAGE_ORDER)
 
 
 async def products_by_id(c: AsyncConnection, ids: Sequence[int]) -> list[ProductRecord | None]:
@@ -92,7 +101,7 @@ async def products_by_id(c: AsyncConnection, ids: Sequence[int]) -> list[Product
 
 async def product_by_sku(c: AsyncConnection, sku: str) -> ProductRecord | None:
     row = (
-        await c.execute(sa.select(*ProductRecord.columns()).where(product_t.c.sku == sku))
+        await c.execute(sa.select(*ProductRecord.columns()).where(product_table.c.sku == sku))
     ).first()
     return ProductRecord.from_row(row) if row else None
 
@@ -102,7 +111,7 @@ async def images_by_id(c: AsyncConnection, ids: Sequence[int]) -> list[ImageReco
 
 
 async def images_by_product(c: AsyncConnection, ids: Sequence[int]) -> list[list[ImageRecord]]:
-    """Each product's whole gallery list, in gallery order (see ``records.gallery_order``)."""
+    """Each product's whole gallery list, in gallery order (``IMAGE_ORDER``)."""
     return _group(await _by_ids(c, ImageRecord, "product_id", ids, *_GALLERY_ORDER), ids)
 
 
@@ -111,7 +120,7 @@ async def videos_by_id(c: AsyncConnection, ids: Sequence[int]) -> list[VideoReco
 
 
 async def videos_by_product(c: AsyncConnection, ids: Sequence[int]) -> list[list[VideoRecord]]:
-    order = (video_t.c.product_id, video_t.c.position, video_t.c.id)
+    order = (video_table.c.product_id, video_table.c.position, video_table.c.id)
     return _group(await _by_ids(c, VideoRecord, "product_id", ids, *order), ids)
 
 
@@ -124,7 +133,7 @@ async def downloadables_by_id(
 async def downloadables_by_product(
     c: AsyncConnection, ids: Sequence[int]
 ) -> list[list[DownloadableImageRecord]]:
-    t = downloadable_t
+    t = downloadable_table
     order = (t.c.product_id, t.c.position, t.c.id)
     return _group(await _by_ids(c, DownloadableImageRecord, "product_id", ids, *order), ids)
 
@@ -132,17 +141,17 @@ async def downloadables_by_product(
 def _product_conditions(q: ProductQuery) -> list[sa.ColumnElement[bool]]:
     conditions: list[sa.ColumnElement[bool]] = []
     if q.skus is not None:
-        conditions.append(product_t.c.sku.in_(list(q.skus)))
+        conditions.append(product_table.c.sku.in_(list(q.skus)))
     if q.search:
         pattern = f"%{_like_escape(q.search.lower())}%"
         conditions.append(
             sa.or_(
-                sa.func.lower(product_t.c.sku).like(pattern, escape="\\"),
-                sa.func.lower(product_t.c.name).like(pattern, escape="\\"),
+                sa.func.lower(product_table.c.sku).like(pattern, escape="\\"),
+                sa.func.lower(product_table.c.name).like(pattern, escape="\\"),
             )
         )
     if q.has_images is not None:
-        exists = sa.exists().where(image_t.c.product_id == product_t.c.id)
+        exists = sa.exists().where(image_table.c.product_id == product_table.c.id)
         conditions.append(exists if q.has_images else ~exists)
     return conditions
 
@@ -151,13 +160,13 @@ async def product_page(
     c: AsyncConnection, q: ProductQuery, *, first: int, after: str | None
 ) -> Page[ProductRecord]:
     column, kind = _PRODUCT_SORT_COLUMN[q.sort]
-    keys = [SortKey(product_t.c[column], kind), SortKey(product_t.c.id, int)]
+    keys = [SortKey(product_table.c[column], kind), SortKey(product_table.c.id, int)]
     conditions = _product_conditions(q)
     return await fetch_page(
         c,
         name=f"products:{q.sort.value}:{'desc' if q.descending else 'asc'}",
         query=sa.select(*ProductRecord.columns()).where(*conditions),
-        count_query=sa.select(sa.func.count()).select_from(product_t).where(*conditions),
+        count_query=sa.select(sa.func.count()).select_from(product_table).where(*conditions),
         keys=keys,
         key_of=lambda p: (getattr(p, column), p.id),
         build=ProductRecord.from_row,
@@ -172,14 +181,14 @@ async def image_page(
 ) -> Page[ImageRecord]:
     conditions: list[sa.ColumnElement[bool]] = []
     if q.product_ids is not None:
-        conditions.append(image_t.c.product_id.in_(list(q.product_ids)))
+        conditions.append(image_table.c.product_id.in_(list(q.product_ids)))
     if q.product_skus is not None:
-        skus = sa.select(product_t.c.id).where(product_t.c.sku.in_(list(q.product_skus)))
-        conditions.append(image_t.c.product_id.in_(skus))
+        skus = sa.select(product_table.c.id).where(product_table.c.sku.in_(list(q.product_skus)))
+        conditions.append(image_table.c.product_id.in_(skus))
     if q.option is not None:
-        conditions.append(image_t.c.option == q.option)
+        conditions.append(image_table.c.option == q.option)
     if q.image_type is not None:
-        conditions.append(image_t.c.image_type == q.image_type)
+        conditions.append(image_table.c.image_type == q.image_type)
     keys = [
         SortKey(_GALLERY_ORDER[0]),
         SortKey(_GALLERY_ORDER[1]),
@@ -191,7 +200,7 @@ async def image_page(
         c,
         name="images",
         query=sa.select(*ImageRecord.columns()).where(*conditions),
-        count_query=sa.select(sa.func.count()).select_from(image_t).where(*conditions),
+        count_query=sa.select(sa.func.count()).select_from(image_table).where(*conditions),
         keys=keys,
         key_of=lambda i: (
             i.product_id,
@@ -209,13 +218,17 @@ async def image_page(
 async def video_page(
     c: AsyncConnection, product_ids: Sequence[int] | None, *, first: int, after: str | None
 ) -> Page[VideoRecord]:
-    conditions = [] if product_ids is None else [video_t.c.product_id.in_(list(product_ids))]
-    keys = [SortKey(video_t.c.product_id), SortKey(video_t.c.position), SortKey(video_t.c.id)]
+    conditions = [] if product_ids is None else [video_table.c.product_id.in_(list(product_ids))]
+    keys = [
+        SortKey(video_table.c.product_id),
+        SortKey(video_table.c.position),
+        SortKey(video_table.c.id),
+    ]
     return await fetch_page(
         c,
         name="videos",
         query=sa.select(*VideoRecord.columns()).where(*conditions),
-        count_query=sa.select(sa.func.count()).select_from(video_t).where(*conditions),
+        count_query=sa.select(sa.func.count()).select_from(video_table).where(*conditions),
         keys=keys,
         key_of=lambda v: (v.product_id, v.position, v.id),
         build=VideoRecord.from_row,
@@ -228,14 +241,14 @@ async def downloadable_group_page(
     c: AsyncConnection, sku: str | None, *, first: int, after: str | None
 ) -> Page[ProductRecord]:
     """Products that have downloadable images (or the one SKU asked for), ordered by SKU."""
-    has_any = sa.exists().where(downloadable_t.c.product_id == product_t.c.id)
-    conditions = [product_t.c.sku == sku] if sku is not None else [has_any]
+    has_any = sa.exists().where(downloadable_table.c.product_id == product_table.c.id)
+    conditions = [product_table.c.sku == sku] if sku is not None else [has_any]
     return await fetch_page(
         c,
         name="downloadable-groups",
         query=sa.select(*ProductRecord.columns()).where(*conditions),
-        count_query=sa.select(sa.func.count()).select_from(product_t).where(*conditions),
-        keys=[SortKey(product_t.c.sku, str)],
+        count_query=sa.select(sa.func.count()).select_from(product_table).where(*conditions),
+        keys=[SortKey(product_table.c.sku, str)],
         key_of=lambda p: (p.sku,),
         build=ProductRecord.from_row,
         first=first,

@@ -3,16 +3,19 @@ stopping at the byte limit), then sniff and measure it in a worker thread."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 from functools import partial
-from typing import TypeVar
+from typing import Generic, TypeVar
 
+import anyio.to_thread
+
+from storage import validation
 from storage.backend import Backend
-from storage.blobs import TempBlob
-from storage.errors import FieldPath, FileRejected, MediaFailure
-from storage.inspection import ImageInfo, VideoInfo, inspect_image, inspect_video
+from storage.blobs import TempBlob, blob_key
+from storage.errors import FieldPath, FileRejected, MediaFailure, Problem
+from storage.fetch import Fetcher, check_url
+from storage.media import ImageInfo, VideoInfo, inspect_image, inspect_video
 
 Info = TypeVar("Info", ImageInfo, VideoInfo)
 
@@ -25,31 +28,83 @@ class Incoming:
     field: FieldPath
 
 
+@dataclass(frozen=True)
+class FromUrl:
+    """File content to download from ``url`` with the backend's fetcher, and the input field
+    that named the URL."""
+
+    url: str
+    field: FieldPath
+
+
+Content = Incoming | FromUrl
+
+
+@dataclass(frozen=True)
+class Received(Generic[Info]):
+    """A received file: its temporary blob and what inspection found."""
+
+    temp: TempBlob
+    info: Info
+
+    @property
+    def key(self) -> str:
+        """The content-addressed key the blob is stored under."""
+        return blob_key(self.temp.sha256, self.info.extension)
+
+
+def url_problems(url: str, field: FieldPath) -> list[Problem]:
+    """What is wrong with a URL to download (as text, then by the fetcher's rules), before
+    anything is fetched."""
+    problems = validation.required_text(url, field, validation.URL_LENGTH)
+    if problems:
+        return problems
+    try:
+        check_url(url)
+    except FileRejected as rejected:
+        return [Problem(field, rejected.code, rejected.message)]
+    return []
+
+
+def downloaded(fetcher: Fetcher, url: str, field: FieldPath, limit: int) -> Incoming:
+    """A URL's body as incoming content; nothing is fetched until it is read."""
+    return Incoming(_body(fetcher, url, limit), field)
+
+
+async def _body(fetcher: Fetcher, url: str, limit: int) -> AsyncIterator[bytes]:
+    async with fetcher.open(url, limit=limit) as body:
+        async for chunk in body:
+            yield chunk
+
+
 async def _receive(
     backend: Backend, incoming: Incoming, limit: int, inspect: partial[Info]
-) -> tuple[TempBlob, Info]:
+) -> Received[Info]:
     try:
         temp = await backend.blobs.receive(incoming.chunks, limit=limit)
     except FileRejected as rejected:
         raise MediaFailure.one(incoming.field, rejected.code, rejected.message) from None
     try:
-        info = await asyncio.to_thread(inspect, temp.path)
+        info = await anyio.to_thread.run_sync(inspect, temp.path)
     except FileRejected as rejected:
         await backend.blobs.discard(temp)
         raise MediaFailure.one(incoming.field, rejected.code, rejected.message) from None
     except BaseException:
         await backend.blobs.discard(temp)
         raise
-    return temp, info
+    return Received(temp, info)
 
 
-async def receive_image(backend: Backend, incoming: Incoming) -> tuple[TempBlob, ImageInfo]:
+async def receive_image(backend: Backend, content: Content) -> Received[ImageInfo]:
+    """Receive an image; content ``FromUrl`` is downloaded with the backend's fetcher."""
     limits = backend.limits
+    if isinstance(content, FromUrl):
+        content = downloaded(backend.fetcher, content.url, content.field, limits.max_image_bytes)
     inspect = partial(
         inspect_image, max_pixels=limits.max_image_pixels, min_side=limits.min_image_side
     )
-    return await _receive(backend, incoming, limits.max_image_bytes, inspect)
+    return await _receive(backend, content, limits.max_image_bytes, inspect)
 
 
-async def receive_video(backend: Backend, incoming: Incoming) -> tuple[TempBlob, VideoInfo]:
+async def receive_video(backend: Backend, incoming: Incoming) -> Received[VideoInfo]:
     return await _receive(backend, incoming, backend.limits.max_video_bytes, partial(inspect_video))

@@ -13,27 +13,24 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
 
 import aiofiles
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage import models, validation
+from storage import validation
 from storage.backend import Backend, BlobChanges, ProductRef
-from storage.blobs import TempBlob, blob_key
-from storage.database import DatabaseBusy
+from storage.blobs import TempBlob
 from storage.enums import DownloadStatus, ErrorCode, ImageType, MediaSource
-from storage.errors import FieldPath, FileRejected, MediaFailure, Problem
-from storage.fetcher import Fetcher, check_url
-from storage.gallery import Gallery, insert_row
-from storage.inspection import ImageInfo
-from storage.models import utcnow
-from storage.receiving import Incoming, receive_image
-
-product_t: sa.Table = models.Product.__table__  # type: ignore[attr-defined]
-image_t: sa.Table = models.Image.__table__  # type: ignore[attr-defined]
-downloadable_t: sa.Table = models.DownloadableImage.__table__  # type: ignore[attr-defined]
+from storage.errors import FieldPath, MediaFailure, Problem
+from storage.fetch import Fetcher
+from storage.images import insert_image
+from storage.media import ImageInfo
+from storage.receiving import Received, downloaded, receive_image, url_problems
+from storage.sql.database import DatabaseBusy
+from storage.sql.gallery import Gallery, insert_row
+from storage.sql.tables import downloadable_table, image_table, product_table, utcnow
 
 DOWNLOADS_AT_ONCE = 16
 APPLY_ATTEMPTS = 3
@@ -61,14 +58,8 @@ class SyncOutcome:
     problems: list[Problem] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class _Download:
-    temp: TempBlob
-    info: ImageInfo
-
-    @property
-    def key(self) -> str:
-        return blob_key(self.temp.sha256, self.info.extension)
+_Download = Received[ImageInfo]
+"""A downloaded image in its temporary blob."""
 
 
 class _Downloads:
@@ -94,13 +85,12 @@ class _Downloads:
     async def fetch(self, url: str) -> _Download | Problem:
         async with self.semaphore:
             try:
-                temp, info = await receive_image(
-                    self.backend, Incoming(_body(self.fetcher, url, self.limit), ())
+                return await receive_image(
+                    self.backend, downloaded(self.fetcher, url, (), self.limit)
                 )
             except MediaFailure as failure:
                 self.backend.events.fetch_failed(failure.problems[0].code)
                 return failure.problems[0]
-            return _Download(temp, info)
 
     @property
     def limit(self) -> int:
@@ -110,7 +100,7 @@ class _Downloads:
         """A temporary blob of ``url``'s bytes for one sync to commit (or discard)."""
         async with self.claim_locks[url]:  # copies finish before the last claim moves it
             result = await self.tasks[url]
-            assert isinstance(result, _Download)
+            assert isinstance(result, Received)
             self.claims_left[url] -= 1
             if self.claims_left[url] <= 0:
                 return result
@@ -123,36 +113,14 @@ class _Downloads:
             task.cancel()
         results = await asyncio.gather(*self.tasks.values(), return_exceptions=True)
         for result in results:
-            if isinstance(result, _Download):
+            if isinstance(result, Received):
                 await self.backend.blobs.discard(result.temp)
-
-
-async def _body(fetcher: Fetcher, url: str, limit: int) -> AsyncIterator[bytes]:
-    async with fetcher.open(url, limit=limit) as body:
-        async for chunk in body:
-            yield chunk
 
 
 async def _read(temp: TempBlob) -> AsyncIterator[bytes]:
     async with aiofiles.open(temp.path, "rb") as handle:
         while chunk := await handle.read(256 * 1024):
             yield chunk
-
-
-def fetched(fetcher: Fetcher, url: str, field: FieldPath, limit: int) -> Incoming:
-    """A URL's body as upload content (for ``uploadImage(url)``)."""
-    return Incoming(_body(fetcher, url, limit), field)
-
-
-def check_sync_url(url: str, field: FieldPath) -> list[Problem]:
-    problems = validation.required_text(url, field, validation.URL_LENGTH)
-    if problems:
-        return problems
-    try:
-        check_url(url)
-    except FileRejected as rejected:
-        return [Problem(field, rejected.code, rejected.message)]
-    return []
 
 
 def _check(request: SyncRequest) -> list[Problem]:
@@ -169,13 +137,13 @@ def _check(request: SyncRequest) -> list[Problem]:
     seen: set[str] = set()
     for index, item in enumerate(request.items):
         at: FieldPath = ("images", str(index))
-        url_problems = check_sync_url(item.url, (*at, "url"))
-        if not url_problems and item.url in seen:
-            url_problems = [
+        wrong = url_problems(item.url, (*at, "url"))
+        if not wrong and item.url in seen:
+            wrong = [
                 Problem((*at, "url"), ErrorCode.INVALID, "This URL appears earlier in the list.")
             ]
         seen.add(item.url)
-        problems += url_problems
+        problems += wrong
         problems += validation.position(item.position, (*at, "position"))
     return problems
 
@@ -199,13 +167,16 @@ async def _known_urls(backend: Backend, sku: str) -> tuple[int | None, set[str]]
     """The product's id and the URLs it already has a stored image for."""
     async with backend.db.read() as connection:
         product = (
-            await connection.execute(sa.select(product_t.c.id).where(product_t.c.sku == sku))
+            await connection.execute(
+                sa.select(product_table.c.id).where(product_table.c.sku == sku)
+            )
         ).scalar()
         if product is None:
             return None, set()
         rows = await connection.execute(
-            sa.select(downloadable_t.c.url).where(
-                downloadable_t.c.product_id == product, downloadable_t.c.image_id.is_not(None)
+            sa.select(downloadable_table.c.url).where(
+                downloadable_table.c.product_id == product,
+                downloadable_table.c.image_id.is_not(None),
             )
         )
         return product, {row.url for row in rows}
@@ -260,7 +231,7 @@ async def sync_images(
         except MediaFailure as failure:
             outcome.problems = failure.problems
             return
-        backend.images_stored(r.temp.sha256 for r in results.values() if isinstance(r, _Download))
+        backend.images_stored(r.temp.sha256 for r in results.values() if isinstance(r, Received))
 
     try:
         async with asyncio.TaskGroup() as group:
@@ -277,9 +248,9 @@ def _item_field(request: SyncRequest, url: str) -> FieldPath:
 
 
 async def _apply(
-    backend: Backend, request: SyncRequest, downloads: _Downloads, downloaded: list[str]
+    backend: Backend, request: SyncRequest, downloads: _Downloads, urls: list[str]
 ) -> int:
-    claimed = {url: await downloads.claim(url) for url in downloaded}
+    claimed = {url: await downloads.claim(url) for url in urls}
     try:
         for _ in range(APPLY_ATTEMPTS):
             try:
@@ -309,166 +280,188 @@ async def _transaction(
         product = await backend.lock_product(
             session, ProductRef(sku=request.sku.strip(), field=("productSku",))
         )
-        await _write_list(session, product.id, request, claimed, changes)
+        await _write_list(_ListWrite(session, changes, product.id, claimed), request.items)
         return product.id
 
     temps = {download.key: download.temp for download in claimed.values()}
     return await backend.blob_transaction(work, temps)
 
 
-async def _write_list(
-    session: AsyncSession,
-    product_id: int,
-    request: SyncRequest,
-    claimed: dict[str, _Download],
-    changes: BlobChanges,
-) -> None:
-    """Make the product's downloadable images exactly ``request.items``: new images store
-    their blobs, the blobs of deleted images are dropped."""
-    d, i = downloadable_t, image_t
-    existing = {
-        row.url: row
-        for row in await session.execute(
-            sa.select(d.c.id, d.c.url, d.c.image_id).where(d.c.product_id == product_id)
-        )
-    }
-    urls = {item.url for item in request.items}
-    missing = [
-        item.url
-        for item in request.items
-        if item.url not in claimed
-        and (item.url not in existing or existing[item.url].image_id is None)
-    ]
+async def _write_list(write: _ListWrite, items: Sequence[SyncItem]) -> None:
+    """Make the product's downloadable images exactly ``items``: new images store their
+    blobs, the blobs of deleted images are dropped."""
+    await write.load_list()
+    missing = write.missing(items)
     if missing:
         raise _Retry(missing)
-    dropped = [row for url, row in existing.items() if url not in urls]
-    dropped_images = [row.image_id for row in dropped if row.image_id is not None]
-    dropped_rows = (
-        await session.execute(sa.select(i.c.blob_key, i.c.option).where(i.c.id.in_(dropped_images)))
-    ).all()
-    changes.drop(row.blob_key for row in dropped_rows)
-    await session.execute(sa.delete(d).where(d.c.id.in_([row.id for row in dropped])))
-    await session.execute(sa.delete(i).where(i.c.id.in_(dropped_images)))
+    urls = {item.url for item in items}
+    await write.drop_all_but(urls)
+    await write.load_images(urls)
+    images: list[int] = []
+    rows: list[int] = []
+    for index, item in sorted(enumerate(items), key=lambda p: (p[1].position or 0, p[0])):
+        image_id = await write.image_for(index, item)
+        images.append(image_id)
+        rows.append(await write.list_item(index, item, image_id))
+    await write.save_order(images, rows)
 
-    images = {
-        row.checksum: row
-        for row in await session.execute(
-            sa.select(i.c.id, i.c.checksum, i.c.option).where(i.c.product_id == product_id)
-        )
-    }
-    owned = {row.image_id for url, row in existing.items() if url in urls and url not in claimed}
-    ordered = sorted(enumerate(request.items), key=lambda p: (p[1].position or 0, p[0]))
-    synced_images: list[int] = []
-    synced_rows: list[int] = []
-    left_galleries: set[str] = set()
-    now = utcnow()
-    for index, item in ordered:
-        download = claimed.get(item.url)
-        created = False
-        if download is None:
-            image_id = int(existing[item.url].image_id)
-        else:
-            image_id, created = await _store(
-                session, product_id, item, download, images, owned, index, changes
-            )
-        owned.add(image_id)
-        if not created:  # new images are made in the default gallery with the item's type
-            option = await _take_into_default_gallery(session, image_id, item.image_type, now)
-            if option is not None:
-                left_galleries.add(option)
-        synced_images.append(image_id)
-        values: dict[str, Any] = {
-            "image_id": image_id,
-            "image_type": item.image_type.value,
-            "status": DownloadStatus.DOWNLOADED.value,
-            "error": None,
-            "updated_at": now,
+
+@dataclass(frozen=True)
+class _Listed:
+    """A downloadable image row the product had before the sync."""
+
+    id: int
+    image_id: int | None
+
+
+@dataclass
+class _ListWrite:
+    """One product's list as one transaction writes it."""
+
+    session: AsyncSession
+    changes: BlobChanges
+    product_id: int
+    claimed: dict[str, _Download]
+    """The downloads this sync stores, by URL."""
+    now: datetime = field(default_factory=utcnow)
+    listed: dict[str, _Listed] = field(default_factory=dict)
+    """The product's downloadable images before the sync, by URL."""
+    images: dict[str, int] = field(default_factory=dict)
+    """The product's image ids by checksum."""
+    owned: set[int] = field(default_factory=set)
+    """The images that items of this sync already stand for."""
+    left: set[str] = field(default_factory=set)
+    """The option galleries that lost an image."""
+
+    async def load_list(self) -> None:
+        d = downloadable_table
+        query = sa.select(d.c.id, d.c.url, d.c.image_id).where(d.c.product_id == self.product_id)
+        self.listed = {
+            row.url: _Listed(row.id, row.image_id) for row in await self.session.execute(query)
         }
-        if item.url in existing:
-            row_id = int(existing[item.url].id)
-            await session.execute(sa.update(d).where(d.c.id == row_id).values(**values))
+
+    def missing(self, items: Sequence[SyncItem]) -> list[str]:
+        """The URLs with neither a download nor a stored image (a concurrent sync dropped it)."""
+        return [
+            item.url
+            for item in items
+            if item.url not in self.claimed
+            and (item.url not in self.listed or self.listed[item.url].image_id is None)
+        ]
+
+    async def drop_all_but(self, urls: set[str]) -> None:
+        """Delete the downloadable images whose URL is not in ``urls``, with their images."""
+        d, i = downloadable_table, image_table
+        dropped = [row for url, row in self.listed.items() if url not in urls]
+        image_ids = [row.image_id for row in dropped if row.image_id is not None]
+        images = await self.session.execute(
+            sa.select(i.c.blob_key, i.c.option).where(i.c.id.in_(image_ids))
+        )
+        for image in images:
+            self.changes.drop([image.blob_key])
+            if image.option is not None:
+                self.left.add(image.option)
+        await self.session.execute(sa.delete(d).where(d.c.id.in_([row.id for row in dropped])))
+        await self.session.execute(sa.delete(i).where(i.c.id.in_(image_ids)))
+
+    async def load_images(self, urls: set[str]) -> None:
+        """The product's images (after the drop), and those that kept URLs stand for."""
+        i = image_table
+        query = sa.select(i.c.id, i.c.checksum).where(i.c.product_id == self.product_id)
+        self.images = {row.checksum: row.id for row in await self.session.execute(query)}
+        self.owned = {
+            row.image_id
+            for url, row in self.listed.items()
+            if url in urls and url not in self.claimed and row.image_id is not None
+        }
+
+    async def image_for(self, index: int, item: SyncItem) -> int:
+        """The image item ``index`` stands for, in the default gallery with the item's type:
+        the one it had, one the product already has with the downloaded bytes (adopted), or
+        a new one."""
+        download = self.claimed.get(item.url)
+        if download is not None and download.temp.sha256 not in self.images:
+            image_id = await self.store(item, download)
         else:
-            values.pop("updated_at")
-            row_id = await insert_row(
-                session,
-                d,
-                product_id=product_id,
-                url=item.url,
-                position=len(existing) + index,
-                **values,
-            )
-        synced_rows.append(row_id)
-    await Gallery.downloadables(product_id).save(session, synced_rows)
-    default = Gallery.images(product_id, None)
-    rest = [i for i in await default.order(session) if i not in set(synced_images)]
-    await default.save(session, synced_images + rest)
-    for option in left_galleries:
-        await Gallery.images(product_id, option).close_up(session)
-    for option in {row.option for row in dropped_rows if row.option is not None}:
-        await Gallery.images(product_id, option).close_up(session)
+            image_id = self.kept(item) if download is None else self.adopted(index, download)
+            await self.into_default_gallery(image_id, item.image_type)
+        self.owned.add(image_id)
+        return image_id
 
+    def kept(self, item: SyncItem) -> int:
+        image_id = self.listed[item.url].image_id
+        assert image_id is not None  # else the URL is missing
+        return image_id
 
-async def _store(
-    session: AsyncSession,
-    product_id: int,
-    item: SyncItem,
-    download: _Download,
-    images: dict[str, Any],
-    owned: set[int],
-    index: int,
-    changes: BlobChanges,
-) -> tuple[int, bool]:
-    """The image for newly downloaded bytes: one the product already has (adopted), or a new
-    one; and whether it is new."""
-    temp, info = download.temp, download.info
-    same = images.get(temp.sha256)
-    if same is not None:
-        if same.id in owned:
+    def adopted(self, index: int, download: _Download) -> int:
+        image_id = self.images[download.temp.sha256]
+        if image_id in self.owned:
             raise MediaFailure.one(
                 ("images", str(index), "url"),
                 ErrorCode.DUPLICATE,
                 "These bytes are already another image of this sync.",
             )
-        return int(same.id), False
-    image_id = await insert_row(
-        session,
-        image_t,
-        product_id=product_id,
-        option=None,
-        position=10**9,
-        is_main=False,
-        image_type=item.image_type.value,
-        source=MediaSource.URL.value,
-        width=info.width,
-        height=info.height,
-        mime_type=info.mime_type,
-        file_size=temp.size,
-        checksum=temp.sha256,
-        blob_key=download.key,
-    )
-    changes.store(download.key)
-    images[temp.sha256] = _Seen(image_id, temp.sha256, None)
-    return image_id, True
+        return image_id
 
+    async def store(self, item: SyncItem, download: _Download) -> int:
+        """A new image of the downloaded bytes, made in the default gallery."""
+        image_id = await insert_image(
+            self.session,
+            self.changes,
+            self.product_id,
+            download,
+            option=None,
+            position=None,
+            image_type=item.image_type,
+            source=MediaSource.URL,
+            alt=None,
+        )
+        self.images[download.temp.sha256] = image_id
+        return image_id
 
-@dataclass(frozen=True)
-class _Seen:
-    id: int
-    checksum: str
-    option: str | None
+    async def into_default_gallery(self, image_id: int, image_type: ImageType) -> None:
+        """Move an image the item stands for into the default gallery with its imageType."""
+        i = image_table
+        option = (
+            await self.session.execute(sa.select(i.c.option).where(i.c.id == image_id))
+        ).scalar()
+        await self.session.execute(
+            sa.update(i)
+            .where(i.c.id == image_id)
+            .values(option=None, image_type=image_type.value, updated_at=self.now)
+        )
+        if option is not None:
+            self.left.add(option)
 
+    async def list_item(self, index: int, item: SyncItem, image_id: int) -> int:
+        """Point the item's downloadable image row (made if new) at ``image_id``; its id."""
+        d = downloadable_table
+        synced: dict[str, object] = {
+            "image_id": image_id,
+            "image_type": item.image_type.value,
+            "status": DownloadStatus.DOWNLOADED.value,
+            "error": None,
+        }
+        row = self.listed.get(item.url)
+        if row is not None:
+            await self.session.execute(
+                sa.update(d).where(d.c.id == row.id).values(updated_at=self.now, **synced)
+            )
+            return row.id
+        return await insert_row(
+            self.session,
+            d,
+            product_id=self.product_id,
+            url=item.url,
+            position=len(self.listed) + index,
+            **synced,
+        )
 
-async def _take_into_default_gallery(
-    session: AsyncSession, image_id: int, image_type: ImageType, now: Any
-) -> str | None:
-    """Move a synced image into the default gallery with the item's imageType; returns the
-    option gallery it left, if any."""
-    option: str | None = (
-        await session.execute(sa.select(image_t.c.option).where(image_t.c.id == image_id))
-    ).scalar()
-    await session.execute(
-        sa.update(image_t)
-        .where(image_t.c.id == image_id)
-        .values(option=None, image_type=image_type.value, updated_at=now)
-    )
-    return option
+    async def save_order(self, images: list[int], rows: list[int]) -> None:
+        """Synced images first in the default gallery, in sync order; close up the rest."""
+        await Gallery.downloadables(self.product_id).save(self.session, rows)
+        default = Gallery.images(self.product_id, None)
+        rest = [i for i in await default.order(self.session) if i not in set(images)]
+        await default.save(self.session, images + rest)
+        for option in self.left:
+            await Gallery.images(self.product_id, option).close_up(self.session)

@@ -11,13 +11,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from storage import models
-from storage.database import Database
 from storage.enums import TokenScope
-from storage.models import utcnow
-from storage.records import as_utc
-
-token_t: sa.Table = models.ApiToken.__table__  # type: ignore[attr-defined]
+from storage.sql.database import Database
+from storage.sql.gallery import insert_row
+from storage.sql.records import as_utc
+from storage.sql.tables import token_table, utcnow
 
 TOKEN_PREFIX = "mgw_"
 
@@ -51,11 +49,11 @@ def _info(row: Any) -> TokenInfo:
 
 
 _COLUMNS = (
-    token_t.c.id,
-    token_t.c.name,
-    token_t.c.scope,
-    token_t.c.created_at,
-    token_t.c.revoked_at,
+    token_table.c.id,
+    token_table.c.name,
+    token_table.c.scope,
+    token_table.c.created_at,
+    token_table.c.revoked_at,
 )
 
 
@@ -66,27 +64,33 @@ async def create_token(
     token is never stored."""
     token = token or new_token()
     async with db.write() as session:
-        row = models.ApiToken(name=name, token_hash=hash_token(token), scope=scope.value)
-        session.add(row)
-        await session.flush()
-        assert row.id is not None
-        return token, TokenInfo(row.id, name, scope, row.created_at, None)
+        created_at = utcnow()
+        token_id = await insert_row(
+            session,
+            token_table,
+            name=name,
+            token_hash=hash_token(token),
+            scope=scope.value,
+            created_at=created_at,
+        )
+        return token, TokenInfo(token_id, name, scope, created_at, None)
 
 
 async def list_tokens(db: Database) -> list[TokenInfo]:
     async with db.read() as connection:
-        rows = await connection.execute(sa.select(*_COLUMNS).order_by(token_t.c.id))
+        rows = await connection.execute(sa.select(*_COLUMNS).order_by(token_table.c.id))
         return [_info(row) for row in rows]
 
 
 async def revoke_token(db: Database, token_id: int) -> bool:
     async with db.write() as session:
-        result = await session.execute(
-            sa.update(token_t)
-            .where(token_t.c.id == token_id, token_t.c.revoked_at.is_(None))
+        connection = await session.connection()
+        result = await connection.execute(
+            sa.update(token_table)
+            .where(token_table.c.id == token_id, token_table.c.revoked_at.is_(None))
             .values(revoked_at=utcnow())
         )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        return bool(result.rowcount)
 
 
 async def verify_token(db: Database, token: str) -> TokenScope | None:
@@ -95,8 +99,8 @@ async def verify_token(db: Database, token: str) -> TokenScope | None:
     async with db.read() as connection:
         row = (
             await connection.execute(
-                sa.select(token_t.c.token_hash, token_t.c.scope).where(
-                    token_t.c.token_hash == digest, token_t.c.revoked_at.is_(None)
+                sa.select(token_table.c.token_hash, token_table.c.scope).where(
+                    token_table.c.token_hash == digest, token_table.c.revoked_at.is_(None)
                 )
             )
         ).first()
@@ -107,7 +111,7 @@ async def verify_token(db: Database, token: str) -> TokenScope | None:
 
 async def has_token_named(db: Database, name: str) -> bool:
     async with db.read() as connection:
-        query = sa.select(token_t.c.id).where(
-            token_t.c.name == name, token_t.c.revoked_at.is_(None)
+        query = sa.select(token_table.c.id).where(
+            token_table.c.name == name, token_table.c.revoked_at.is_(None)
         )
         return (await connection.execute(query)).first() is not None

@@ -8,16 +8,13 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage import models, validation
+from storage import validation
 from storage.backend import Backend, BlobChanges, ProductRef
-from storage.blobs import blob_key
 from storage.enums import ErrorCode, MediaSource
 from storage.errors import FieldPath, MediaFailure
-from storage.gallery import Gallery
-from storage.models import utcnow
 from storage.receiving import Incoming, receive_video
-
-video_t: sa.Table = models.Video.__table__  # type: ignore[attr-defined]
+from storage.sql.gallery import Gallery, insert_row
+from storage.sql.tables import utcnow, video_table
 
 
 @dataclass(frozen=True)
@@ -33,13 +30,13 @@ async def upload_video(backend: Backend, video: NewVideo) -> int:
     problems += await backend.check_product(video.product)
     if problems:
         raise MediaFailure(problems)
-    temp, info = await receive_video(backend, video.content)
-    key = blob_key(temp.sha256, info.extension)
+    file = await receive_video(backend, video.content)
+    temp, info, key = file.temp, file.info, file.key
 
     async def work(session: AsyncSession, changes: BlobChanges) -> int:
         product = await backend.lock_product(session, video.product)
-        same = sa.select(video_t.c.id).where(
-            video_t.c.product_id == product.id, video_t.c.checksum == temp.sha256
+        same = sa.select(video_table.c.id).where(
+            video_table.c.product_id == product.id, video_table.c.checksum == temp.sha256
         )
         if (await session.execute(same)).first() is not None:
             raise MediaFailure.one(
@@ -48,7 +45,9 @@ async def upload_video(backend: Backend, video: NewVideo) -> int:
                 "The product already has a video with these bytes.",
             )
         gallery = Gallery.videos(product.id)
-        row = models.Video(
+        video_id = await insert_row(
+            session,
+            video_table,
             product_id=product.id,
             position=len(await gallery.order(session)),
             source=video.source.value,
@@ -60,12 +59,9 @@ async def upload_video(backend: Backend, video: NewVideo) -> int:
             height=info.height,
             duration_seconds=info.duration_seconds,
         )
-        session.add(row)
-        await session.flush()
-        assert row.id is not None
-        await gallery.place(session, row.id, video.position)
+        await gallery.place(session, video_id, video.position)
         changes.store(key)
-        return row.id
+        return video_id
 
     try:
         video_id = await backend.blob_transaction(work, {key: temp})
@@ -82,13 +78,13 @@ async def update_video(backend: Backend, video_id: int, position: int) -> int:
     async with backend.db.write() as session:
         product_id, _ = await backend.lock_members(
             session,
-            video_t,
+            video_table,
             [video_id],
             ("id",),
             indexed=False,
         )
         await session.execute(
-            sa.update(video_t).where(video_t.c.id == video_id).values(updated_at=utcnow())
+            sa.update(video_table).where(video_table.c.id == video_id).values(updated_at=utcnow())
         )
         await Gallery.videos(product_id).place(session, video_id, position)
     return video_id
@@ -101,7 +97,7 @@ async def reorder_videos(backend: Backend, video_ids: Sequence[int]) -> int:
     async with backend.db.write() as session:
         product_id, _ = await backend.lock_members(
             session,
-            video_t,
+            video_table,
             video_ids,
             field,
         )
@@ -118,12 +114,12 @@ async def delete_videos(backend: Backend, video_ids: Sequence[int]) -> list[int]
     async def work(session: AsyncSession, changes: BlobChanges) -> None:
         product_id, rows = await backend.lock_members(
             session,
-            video_t,
+            video_table,
             video_ids,
             field,
             columns=("id", "product_id", "blob_key"),
         )
-        await session.execute(sa.delete(video_t).where(video_t.c.id.in_(video_ids)))
+        await session.execute(sa.delete(video_table).where(video_table.c.id.in_(video_ids)))
         await Gallery.videos(product_id).close_up(session)
         changes.drop(row.blob_key for row in rows)
 

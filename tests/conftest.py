@@ -18,12 +18,13 @@ from hypothesis import settings as hypothesis_settings
 from sqlalchemy.ext.asyncio import create_async_engine
 from starlette.applications import Starlette
 
-from api import Api
 from gateway.app import create_app
 from gateway.settings import Settings
-from storage import migrate, tokens
+from storage import tokens
 from storage.backend import Backend
 from storage.enums import TokenScope
+from storage.sql import migrate
+from support.api import Api
 
 USE_POSTGRES = os.environ.get("MEDIA_GATEWAY_TEST_POSTGRES") == "1"
 

@@ -1,5 +1,5 @@
-from api import Api
-from media_factory import image_bytes
+from support.api import Api
+from support.media_factory import image_bytes
 
 
 async def test_create_upload_query(api: Api) -> None:

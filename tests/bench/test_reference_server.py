@@ -23,7 +23,7 @@ from bench.http_bench import (
     reference_upload,
     running_reference,
 )
-from server_process import GatewayProcess, running_gateway
+from support.server_process import GatewayProcess, running_gateway
 
 pytestmark = pytest.mark.live
 

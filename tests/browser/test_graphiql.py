@@ -9,7 +9,6 @@ import json
 
 from playwright.sync_api import Page, Request
 
-from media_factory import image_bytes
 from support.browser import (  # noqa: F401 (the fixtures)
     BROWSER_MARKS,
     Gateway,
@@ -20,6 +19,7 @@ from support.browser import (  # noqa: F401 (the fixtures)
     playwright_fixture,
     screenshot,
 )
+from support.media_factory import image_bytes
 
 QUERY = """query BrowserProducts {
   products(first: 5, filter: {search: "BROWSER"}) {

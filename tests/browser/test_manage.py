@@ -10,7 +10,6 @@ from typing import Any
 
 from playwright.sync_api import Page, expect
 
-from media_factory import image_bytes
 from support.browser import (  # noqa: F401 (the fixtures)
     BROWSER_MARKS,
     Gateway,
@@ -21,6 +20,7 @@ from support.browser import (  # noqa: F401 (the fixtures)
     playwright_fixture,
     screenshot,
 )
+from support.media_factory import image_bytes
 
 GALLERY = """query($sku: String!) {
   product(sku: $sku) { mainImage { id } images { id position isMain checksum } }

@@ -31,10 +31,10 @@ import pytest
 from gql import Client, FileVar, GraphQLRequest, gql
 from gql.transport.httpx import HTTPXTransport
 
-from image_server import ImageServer, running_server
-from media_factory import image_bytes
-from server_process import running_gateway
+from support.image_server import ImageServer, running_server
+from support.media_factory import image_bytes
 from support.npm import ensure_installed
+from support.server_process import running_gateway
 
 pytestmark = pytest.mark.live
 

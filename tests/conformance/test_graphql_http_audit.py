@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from server_process import running_gateway
 from support.npm import ensure_installed
+from support.server_process import running_gateway
 
 pytestmark = pytest.mark.live
 

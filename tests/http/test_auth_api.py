@@ -10,13 +10,13 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
-from api import ERRORS, PRODUCT_FIELDS, Api
 from gateway.app import create_app
 from gateway.settings import Settings
-from media_factory import image_bytes
 from storage import tokens
 from storage.backend import Backend
 from storage.enums import TokenScope
+from support.api import ERRORS, PRODUCT_FIELDS, Api
+from support.media_factory import image_bytes
 
 pytestmark = pytest.mark.anyio
 

@@ -15,9 +15,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from api import ERRORS, IMAGE_FIELDS, Api
-from media_factory import image_bytes
 from schema.ids import pk_of, to_global_id
+from support.api import ERRORS, IMAGE_FIELDS, Api
+from support.media_factory import image_bytes
 
 UPLOAD_IMAGE = (
     "mutation($input: UploadImageInput!) { uploadImage(input: $input) { "

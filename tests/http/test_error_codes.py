@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
-from api import Api
 from gateway.graphql_http import APPLICATION_JSON, GRAPHQL_RESPONSE_JSON
-from storage.pages import encode_cursor
+from storage.sql.pages import encode_cursor
+from support.api import Api
 
 MANY_SKUS = ",".join(f'"S{i}"' for i in range(101))
 DEEP = '{ product(sku: "A") { ' + "mainImage { product { " * 8 + "sku" + " } }" * 8 + " } }"

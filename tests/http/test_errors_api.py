@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from api import Api
+from support.api import Api
 
 
 async def test_database_fault_is_masked(api: Api) -> None:

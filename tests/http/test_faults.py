@@ -13,8 +13,6 @@ import hashlib
 import io
 import json
 import os
-import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,7 +24,6 @@ import aiofiles.os
 import httpx
 import pytest
 import sqlalchemy as sa
-import uvicorn
 from asgi_lifespan import LifespanManager
 from PIL import Image
 from sqlalchemy import event
@@ -35,15 +32,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from api import ERRORS, Api
 from gateway.app import create_app
 from gateway.settings import Settings
-from image_server import ImageServer, running_server
-from media_factory import image_bytes, mp4_bytes
-from server_process import free_port
-from storage import blobs as blobs_module
 from storage import tokens
+from storage.blobs import local as blobs_module
 from storage.enums import TokenScope
+from support.api import ERRORS, Api
+from support.image_server import ImageServer, running_server
+from support.media_factory import image_bytes, mp4_bytes
+from support.threaded_server import serving
 
 UPLOAD_IMAGE = (
     "mutation($input: UploadImageInput!) { uploadImage(input: $input) { "
@@ -394,22 +391,10 @@ class SlowServer:
 
 @contextmanager
 def slow_server(bodies: dict[str, bytes], delay: float) -> Iterator[SlowServer]:
-    state = SlowServer(bodies, delay, free_port())
-    app = Starlette(routes=[Route("/{path:path}", state.handle)])
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=state.port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "the slow server did not start"
-        time.sleep(0.01)
-    try:
+    state = SlowServer(bodies, delay)
+    with serving(Starlette(routes=[Route("/{path:path}", state.handle)])) as port:
+        state.port = port
         yield state
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 async def test_failing_write_of_one_download_leaves_no_other_download_behind(

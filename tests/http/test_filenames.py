@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from api import Api
-from media_factory import image_bytes, mp4_bytes
 from storage.backend import Backend
 from storage.blobs import KEY_PATTERN, RENDITION_KEY_PATTERN
+from support.api import Api
+from support.media_factory import image_bytes, mp4_bytes
 
 HOSTILE_NAMES = [
     "../../etc/passwd",

@@ -11,10 +11,10 @@ from typing import Any
 import httpx
 import pytest
 
-from api import ERRORS, Api
-from media_factory import image_bytes, mp4_bytes
 from schema.errors import BAD_USER_INPUT
-from storage.pages import encode_cursor
+from storage.sql.pages import encode_cursor
+from support.api import ERRORS, Api
+from support.media_factory import image_bytes, mp4_bytes
 
 NUMBERS = ["99999999999999999999999", str(2**63), str(2**31), "-1", "", "0", "01", "+5", " 7"]
 TYPES = ["Product", "Image", "Video", "DownloadableImage"]

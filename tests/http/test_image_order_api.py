@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from api import ERRORS, IMAGE_FIELDS, Api
-from media_factory import image_bytes
 from schema.ids import to_global_id
+from support.api import ERRORS, IMAGE_FIELDS, Api
+from support.media_factory import image_bytes
 
 pytestmark = pytest.mark.anyio
 

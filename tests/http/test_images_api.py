@@ -17,13 +17,13 @@ import pytest
 from asgi_lifespan import LifespanManager
 from PIL import Image as PILImage
 
-from api import ERRORS, IMAGE_FIELDS, Api
 from gateway.app import create_app
 from gateway.settings import MIB, Settings
-from media_factory import image_bytes
 from schema.ids import to_global_id
 from storage import tokens
 from storage.enums import TokenScope
+from support.api import ERRORS, IMAGE_FIELDS, Api
+from support.media_factory import image_bytes
 
 UPLOAD_IMAGE = (
     "mutation($input: UploadImageInput!) { uploadImage(input: $input) { "

@@ -15,12 +15,12 @@ import pytest
 from asgi_lifespan import LifespanManager
 from graphql import get_introspection_query, parse
 
-from api import Api
 from gateway.app import create_app
 from gateway.graphql_http import APPLICATION_JSON, GRAPHQL_RESPONSE_JSON
 from gateway.limits import CEILING, TOO_COSTLY, TOO_LARGE, document_costs, expanded_size
 from gateway.settings import Settings
 from schema import build_schema
+from support.api import Api
 
 JSON = APPLICATION_JSON
 GR = GRAPHQL_RESPONSE_JSON

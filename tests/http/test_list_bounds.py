@@ -19,12 +19,12 @@ from graphql import (
     parse,
 )
 
-from api import ERRORS, Api
 from gateway.limits import TOO_COSTLY, document_costs
-from media_factory import image_bytes
 from schema import build_schema
 from schema.errors import BAD_USER_INPUT
 from schema.list_bounds import ARGUMENTS, INPUT_FIELDS
+from support.api import ERRORS, Api
+from support.media_factory import image_bytes
 
 SCHEMA = build_schema()._schema
 MANY_SKUS = ",".join(['"A"'] * 101)

@@ -26,14 +26,14 @@ import sqlalchemy as sa
 from asgi_lifespan import LifespanManager
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
-from api import ERRORS, Api
 from gateway.app import create_app
 from gateway.settings import Settings
-from image_server import ImageServer, running_server
-from media_factory import image_bytes
 from storage import tokens
 from storage.blobs import blob_key
 from storage.enums import TokenScope
+from support.api import ERRORS, Api
+from support.image_server import ImageServer, running_server
+from support.media_factory import image_bytes
 
 ROUNDS = 50
 FILES = 6

@@ -20,11 +20,11 @@ from asgi_lifespan import LifespanManager
 from prometheus_client.parser import text_string_to_metric_families
 
 import gateway.graphql_view
-from api import Api
 from gateway.app import create_app
 from gateway.observability import configure_logging, reset_logging
 from gateway.settings import Settings
-from media_factory import image_bytes
+from support.api import Api
+from support.media_factory import image_bytes
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 

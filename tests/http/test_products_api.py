@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from api import ERRORS, PRODUCT_FIELDS, VIDEO_FIELDS, Api
-from media_factory import image_bytes, mp4_bytes
+from support.api import ERRORS, PRODUCT_FIELDS, VIDEO_FIELDS, Api
+from support.media_factory import image_bytes, mp4_bytes
 
 pytestmark = pytest.mark.anyio
 

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
-from api import ERRORS, IMAGE_FIELDS, PRODUCT_FIELDS, VIDEO_FIELDS, Api
-from media_factory import image_bytes, mp4_bytes
 from storage.backend import Backend
+from support.api import ERRORS, IMAGE_FIELDS, PRODUCT_FIELDS, VIDEO_FIELDS, Api
+from support.media_factory import image_bytes, mp4_bytes
 
 pytestmark = pytest.mark.anyio
 

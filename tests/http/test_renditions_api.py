@@ -13,12 +13,12 @@ import pytest
 from asgi_lifespan import LifespanManager
 from PIL import Image
 
-from api import ERRORS, Api
 from gateway.app import create_app
 from gateway.settings import Settings
-from media_factory import image_bytes
 from storage import tokens
 from storage.enums import TokenScope
+from support.api import ERRORS, Api
+from support.media_factory import image_bytes
 
 RENDITIONS = """query($id: ID!, $sizes: [RenditionSize!], $format: RenditionFormat) {
   image(id: $id) { width height renditions(sizes: $sizes, format: $format) {

@@ -12,31 +12,29 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import socket
-import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import AsyncExitStack, ExitStack, contextmanager
+from contextlib import AsyncExitStack, ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from asgi_lifespan import LifespanManager
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from api import ERRORS, IMAGE_FIELDS, Api
 from gateway.app import create_app
 from gateway.settings import Settings
-from image_server import ImageServer, running_server
-from media_factory import image_bytes
 from schema.ids import to_global_id
 from storage import tokens
 from storage.enums import TokenScope
+from support.api import ERRORS, IMAGE_FIELDS, Api
+from support.image_server import ImageServer, running_server
+from support.media_factory import image_bytes
+from support.threaded_server import serving
 
 pytestmark = pytest.mark.anyio
 
@@ -76,32 +74,6 @@ ALLOW_LOCAL = {"fetch_allow_hosts": "127.0.0.1"}
 
 
 # Servers -------------------------------------------------------------------
-
-
-def _free_port(host: str) -> int:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family) as probe:
-        probe.bind((host, 0))
-        return int(probe.getsockname()[1])
-
-
-@contextmanager
-def serving(app: Starlette, host: str) -> Iterator[int]:
-    """Run ``app`` with uvicorn on ``host`` (a loopback address) in a thread; yields the port."""
-    port = _free_port(host)
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError(f"the test server on {host} did not start")
-        time.sleep(0.01)
-    try:
-        yield port
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 @dataclass

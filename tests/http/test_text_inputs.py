@@ -14,14 +14,14 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
-from api import ERRORS, IMAGE_FIELDS, Api
 from gateway.app import create_app
 from gateway.settings import Settings
-from image_server import ImageServer, running_server
-from media_factory import image_bytes
 from schema.errors import BAD_USER_INPUT
 from storage import tokens, validation
 from storage.enums import TokenScope
+from support.api import ERRORS, IMAGE_FIELDS, Api
+from support.image_server import ImageServer, running_server
+from support.media_factory import image_bytes
 
 CONTROLS = ["\x00", "\x07", "\t", "\n", "\x1b", "\x7f", "\x85", "\x9f"]
 """Characters of Unicode category Cc: C0 (NUL, bell, tab, line feed, escape), DEL and C1."""

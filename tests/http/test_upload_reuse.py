@@ -18,13 +18,13 @@ from asgi_lifespan import LifespanManager
 from PIL import Image as PILImage
 from python_multipart.multipart import DEFAULT_MAX_HEADER_SIZE
 
-from api import ERRORS, IMAGE_FIELDS, Api
 from gateway.app import create_app
 from gateway.settings import Settings
-from media_factory import image_bytes
 from storage import tokens
-from storage.blobs import format_size
 from storage.enums import TokenScope
+from storage.errors import format_size
+from support.api import ERRORS, IMAGE_FIELDS, Api
+from support.media_factory import image_bytes
 
 pytestmark = pytest.mark.anyio
 

@@ -11,11 +11,11 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
-from api import ERRORS, VIDEO_FIELDS, Api
 from gateway.app import create_app
 from gateway.settings import Settings
-from media_factory import image_bytes, mp4_bytes
 from storage.backend import Backend
+from support.api import ERRORS, VIDEO_FIELDS, Api
+from support.media_factory import image_bytes, mp4_bytes
 
 UPLOAD_VIDEO = (
     "mutation($input: UploadVideoInput!) { uploadVideo(input: $input) { "

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from storage import tokens
-from storage.database import Database
 from storage.enums import TokenScope
+from storage.sql.database import Database
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMITTED_SCHEMA = ROOT / "schema.graphql"

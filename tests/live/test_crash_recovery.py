@@ -25,21 +25,20 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from media_factory import image_bytes
-from server_process import (
+from storage.blobs.tempfiles import temp_name, writer_of
+from support.media_factory import image_bytes
+from support.server_process import (
     GatewayProcess,
-    free_port,
     gateway_env,
     running_gateway,
     start_gateway,
 )
-from storage.tempfiles import temp_name, writer_of
+from support.threaded_server import serving
 
 pytestmark = pytest.mark.live
 
@@ -165,7 +164,7 @@ class TrickleServer:
     """Serves a PNG-looking body of 8 MiB slowly (64 KiB every 20 ms: about 2.6 s)."""
 
     def __init__(self) -> None:
-        self.port = free_port()
+        self.port = 0
         self.sent = 0
 
     async def handle(self, request: Request) -> Response:
@@ -187,21 +186,9 @@ class TrickleServer:
 @contextmanager
 def trickle_server() -> Iterator[TrickleServer]:
     state = TrickleServer()
-    app = Starlette(routes=[Route("/{path:path}", state.handle)])
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=state.port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
-    try:
+    with serving(Starlette(routes=[Route("/{path:path}", state.handle)])) as port:
+        state.port = port
         yield state
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 def test_killed_while_a_blob_is_written_and_startup_cleans(tmp_path: Path) -> None:

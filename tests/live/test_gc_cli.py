@@ -17,15 +17,17 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
-from api import Api
 from gateway.app import create_app
 from gateway.settings import Settings
-from media_factory import image_bytes, mp4_bytes
-from server_process import console_script, gateway_env
-from storage import migrate, tokens
+from storage import tokens
 from storage.backend import Backend
 from storage.enums import TokenScope
+from storage.errors import format_size
 from storage.gc import collect_garbage
+from storage.sql import migrate
+from support.api import Api
+from support.media_factory import image_bytes, mp4_bytes
+from support.server_process import console_script, gateway_env
 
 pytestmark = pytest.mark.live
 
@@ -141,6 +143,28 @@ async def test_gc_removes_only_what_nothing_refers_to(gateway: Gateway) -> None:
     again = gc(folder)
     assert again.returncode == 0 and again.stdout == ""
     assert "removed 0 blob(s) and 0 rendition folder(s)" in again.stderr
+
+
+async def test_gc_reports_the_bytes_it_frees(gateway: Gateway) -> None:
+    api, folder = gateway.api, gateway.folder
+    root = api.media_root
+    await stocked(api)  # kept blobs and renditions: not counted
+    content = image_bytes("PNG", (64, 64), seed=11)
+    orphan, orphan_renditions = plant_orphan(root, content)
+    (root / orphan_renditions / "500.png").write_bytes(b"a larger rendition")
+    stray_digest = hashlib.sha256(b"no blob either").hexdigest()
+    stray = root / f"r/{stray_digest[:2]}/{stray_digest}"
+    stray.mkdir(parents=True)
+    (stray / "100.jpg").write_bytes(b"xyz")
+    expected = len(content) + len(b"rendition bytes") + len(b"a larger rendition") + 3
+
+    dry = await collect_garbage(api.backend, dry_run=True)
+    assert dry.freed_bytes == expected
+    done = gc(folder)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.rstrip().endswith(f"folder(s), {format_size(expected)}")
+    assert not (root / orphan).exists() and not stray.exists()
+    assert (await collect_garbage(api.backend)).freed_bytes == 0
 
 
 async def test_gc_reports_rows_whose_blob_is_missing(gateway: Gateway) -> None:

@@ -18,9 +18,9 @@ import pytest
 
 from gateway.app import build_backend, close_backend
 from gateway.settings import Settings
-from image_server import ImageServer, running_server
-from media_factory import image_bytes
 from storage import products
+from support.image_server import ImageServer, running_server
+from support.media_factory import image_bytes
 
 pytestmark = pytest.mark.live
 

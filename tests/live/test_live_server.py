@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from media_factory import image_bytes
-from server_process import TOKEN_LINE, GatewayProcess, running_gateway
+from support.media_factory import image_bytes
+from support.server_process import TOKEN_LINE, GatewayProcess, running_gateway
 
 pytestmark = pytest.mark.live
 

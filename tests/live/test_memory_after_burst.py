@@ -15,7 +15,9 @@ pytestmark = pytest.mark.live
 
 SIDE = 2500
 """Sources of 6 megapixels: large enough that the heaps kept about 200 MiB without trimming."""
-KEPT_MIB = 80.0
+KEPT_MIB = 100.0
+"""Memory a burst may leave behind: about +50 MiB with the budget and trim, +148 without them;
+the margin keeps a loaded machine's noise (+82 seen) apart from the failure."""
 
 
 def test_rss_settles_near_baseline_after_a_burst_of_renditions(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from server_process import GatewayProcess, running_gateway
+from support.server_process import GatewayProcess, running_gateway
 
 pytestmark = pytest.mark.live
 

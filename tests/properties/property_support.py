@@ -16,12 +16,12 @@ import sqlalchemy as sa
 from asgi_lifespan import LifespanManager
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from api import Api
 from gateway.app import create_app
 from gateway.settings import Settings
 from storage import tokens
 from storage.backend import Backend
 from storage.enums import TokenScope
+from support.api import Api
 
 USE_POSTGRES = os.environ.get("MEDIA_GATEWAY_TEST_POSTGRES") == "1"
 TABLES = ("downloadable_image", "image", "video", "product", "api_token")

@@ -22,8 +22,8 @@ from hypothesis import HealthCheck, event, given, note, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from api import ERRORS, IMAGE_FIELDS, VIDEO_FIELDS, Api
-from media_factory import image_bytes, mp4_bytes
+from support.api import ERRORS, IMAGE_FIELDS, VIDEO_FIELDS, Api
+from support.media_factory import image_bytes, mp4_bytes
 
 pytestmark = pytest.mark.anyio
 

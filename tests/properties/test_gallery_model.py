@@ -22,9 +22,9 @@ from hypothesis import HealthCheck, event, given, note, settings
 from hypothesis import strategies as st
 from property_support import fresh_api
 
-from api import ERRORS, Api
-from media_factory import image_bytes
 from storage.blobs import blob_key
+from support.api import ERRORS, Api
+from support.media_factory import image_bytes
 
 pytestmark = pytest.mark.anyio
 

@@ -11,8 +11,6 @@ the performance figures live in bench/."""
 from __future__ import annotations
 
 import json
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -20,14 +18,14 @@ from typing import Any
 import anyio
 import httpx
 import pytest
-import uvicorn
 from property_support import fresh_database, settings_for
 
 from gateway.app import create_app
 from schema.ids import to_global_id
 from storage import tokens
-from storage.database import Database
 from storage.enums import TokenScope
+from storage.sql.database import Database
+from support.threaded_server import serving
 
 TIMEOUT = httpx.Timeout(30.0)
 """Per request: generous for a loaded CI machine, and still a failure instead of a hang."""
@@ -61,23 +59,8 @@ def gateway(migrated_database: str, tmp_path_factory: pytest.TempPathFactory) ->
     database_url = anyio.run(fresh_database, migrated_database, root)
     token = anyio.run(_write_token, database_url)
     app = create_app(settings_for(database_url, root))
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=0, loop="asyncio", log_level="warning", lifespan="on"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="hostile-gateway", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + START_TIMEOUT
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("the gateway did not start")
-        time.sleep(0.05)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
+    with serving(app, timeout=START_TIMEOUT, loop="asyncio", lifespan="on") as port:
         yield Gateway(f"http://127.0.0.1:{port}", token)
-    finally:
-        server.should_exit = True
-        thread.join(START_TIMEOUT)
 
 
 @pytest.fixture

@@ -35,11 +35,11 @@ from hypothesis import strategies as st
 from hypothesis_graphql import nodes
 from property_support import fresh_database
 
-from image_server import ImageServer, running_server
-from media_factory import image_bytes, mp4_bytes
 from schema.ids import to_global_id
-from server_process import GatewayProcess, running_gateway
+from support.image_server import ImageServer, running_server
+from support.media_factory import image_bytes, mp4_bytes
 from support.schema_fuzz import FilePart, Operation, multipart, operations
+from support.server_process import GatewayProcess, running_gateway
 
 pytestmark = pytest.mark.live
 

@@ -13,16 +13,17 @@ import anyio
 import pytest
 
 from storage.blobs import (
-    EXTENSIONS,
     KEY_PATTERN,
     BlobStore,
     LocalBlobStore,
     TempBlob,
     blob_key,
     content_type_for,
+    rendition_key,
 )
 from storage.enums import ErrorCode
 from storage.errors import FileRejected
+from storage.media import BY_EXTENSION
 
 pytestmark = pytest.mark.anyio
 
@@ -70,7 +71,7 @@ def test_blob_key_and_content_type() -> None:
     assert content_type_for(key) == "image/jpeg"
     assert content_type_for(blob_key(digest, "mp4")) == "video/mp4"
     assert content_type_for(blob_key(digest, "avif")) == "image/avif"
-    assert set(EXTENSIONS) == {"jpg", "png", "gif", "webp", "mp4", "avif"}
+    assert set(BY_EXTENSION) == {"jpg", "png", "gif", "webp", "mp4", "avif"}
     with pytest.raises(ValueError):
         blob_key(digest, "exe")
     with pytest.raises(ValueError):
@@ -304,3 +305,20 @@ async def test_commit_refuses_foreign_temp_and_bad_key(
     with pytest.raises(ValueError):
         await store.commit(temp, "../escape.jpg")
     await store.discard(temp)
+
+
+async def test_sizes_of_blobs_and_renditions(store: LocalBlobStore) -> None:
+    temp, key = await received(store, b"twelve bytes")
+    assert await store.size(key) is None
+    await store.commit(temp, key)
+    assert await store.size(key) == 12
+    digest = temp.sha256
+    assert await store.renditions_size(digest) == 0
+    await store.write(rendition_key(digest, 100, "webp"), b"abc")
+    await store.write(rendition_key(digest, 250, "webp"), b"defgh")
+    assert await store.renditions_size(digest) == 8
+    await store.delete(key)
+    assert await store.size(key) is None
+    assert await store.renditions_size(digest) == 0
+    with pytest.raises(ValueError):
+        await store.renditions_size("../" + digest[3:])

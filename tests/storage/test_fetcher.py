@@ -32,7 +32,7 @@ import pytest
 from storage.blobs import LocalBlobStore
 from storage.enums import ErrorCode
 from storage.errors import FileRejected
-from storage.fetcher import Fetcher, FetchPolicy, address_allowed, check_url
+from storage.fetch import Fetcher, FetchPolicy, address_allowed, check_url
 
 pytestmark = pytest.mark.anyio
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from PIL import ImageFile
 
-import media_factory
 from storage.enums import ErrorCode
 from storage.errors import FileRejected
-from storage.inspection import ImageInfo, VideoInfo, inspect_image, inspect_video
+from storage.media import ImageInfo, VideoInfo, inspect_image, inspect_video
+from support import media_factory
 
 MAX_PIXELS = 50_000_000
 

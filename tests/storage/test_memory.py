@@ -1,4 +1,4 @@
-"""The pixel budget of decodes (storage/memory.py) with real threads: a decode that would overrun
+"""The decode pixel budget (storage/media/memory.py) with real threads: a decode that would overrun
 it waits until others end, small ones run beside a large one, one larger than the budget runs
 alone, and renditions and inspection hold their share while they decode."""
 
@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from media_factory import image_bytes
-from storage import memory
-from storage.inspection import inspect_image
-from storage.memory import DECODES, PixelBudget, give_back
-from storage.renditions import render
+from storage.media import memory
+from storage.media.inspection import inspect_image
+from storage.media.memory import DECODES, PixelBudget, give_back
+from storage.media.rendering import render
+from support.media_factory import image_bytes
 
 WAIT = 10.0
 """Generous: how long a thread that may go ahead is given to get there."""

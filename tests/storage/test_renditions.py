@@ -1,4 +1,4 @@
-"""Rendition sizes and rendition files (storage.renditions), on real encoded images."""
+"""Rendition sizes and rendition files (storage.media.rendering), on real encoded images."""
 
 from __future__ import annotations
 
@@ -11,22 +11,21 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageCms, ImageDraw, JpegImagePlugin, PngImagePlugin
 
-import media_factory
-from storage import renditions
 from storage.enums import RenditionFormat, RenditionSize
-from storage.inspection import inspect_image
-from storage.renditions import (
+from storage.media import rendering as renditions
+from storage.media.inspection import inspect_image
+from storage.media.rendering import (
     DEFAULT_BOXES,
     Plan,
     Rendered,
     RenditionError,
-    RenditionSpec,
     fit,
     is_animated,
     output_format,
     plan,
     render,
 )
+from support import media_factory
 
 Color = tuple[int, ...]
 
@@ -301,20 +300,6 @@ def test_plan_2x_longest_side_is_exactly_double_whenever_it_exists() -> None:
             else:
                 assert max(planned.size_2x) == 2 * max(planned.width, planned.height)
                 assert planned.size_2x == fit(width, height, 2 * DEFAULT_BOXES[size])
-
-
-def test_rendition_spec_dimensions() -> None:
-    zoom_2x = RenditionSpec(RenditionSize.ZOOM, 2, RenditionFormat.WEBP)
-    assert zoom_2x.dimensions(3000, 2000) is None
-    assert zoom_2x.dimensions(4000, 2000) == (3200, 1600)
-    small = RenditionSpec(RenditionSize.SMALL, 1, RenditionFormat.JPEG)
-    assert small.dimensions(3000, 2000) == (250, 167)
-    assert small.dimensions(3000, 2000, {**DEFAULT_BOXES, RenditionSize.SMALL: 300}) == (300, 200)
-
-
-def test_rendition_spec_scale_is_1_or_2() -> None:
-    with pytest.raises(ValueError):
-        RenditionSpec(RenditionSize.SMALL, 3, RenditionFormat.JPEG)
 
 
 # output_format -------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Temporary blob names carry their writer (storage/tempfiles.py), so that clean_temporary
+"""Temporary blob names carry their writer (storage/blobs/tempfiles.py), so that clean_temporary
 removes a dead process's leftovers at once and spares the transfers of live ones."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from storage.blobs import LocalBlobStore
-from storage.tempfiles import host_name, pid_running, temp_name, writer_is_gone, writer_of
+from storage.blobs.tempfiles import host_name, pid_running, temp_name, writer_is_gone, writer_of
 
 
 def exited_pid() -> int:

@@ -36,8 +36,8 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
-import server_process
-from server_process import TOKEN_LINE
+from support import server_process
+from support.server_process import TOKEN_LINE
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"

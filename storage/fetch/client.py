@@ -24,136 +24,23 @@ Every failure is a :class:`~storage.errors.FileRejected` with ``URL_NOT_ALLOWED`
 from __future__ import annotations
 
 import http.cookiejar
-import re
 import socket
 import ssl
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from contextvars import ContextVar
-from dataclasses import dataclass
-from ipaddress import (
-    IPv4Address,
-    IPv4Network,
-    IPv6Address,
-    IPv6Network,
-    ip_address,
-    ip_network,
-)
+from ipaddress import IPv6Address, ip_address
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Protocol
 
 import anyio
-import httpcore
 import httpx
 
-from storage.blobs import format_size
 from storage.enums import ErrorCode
-from storage.errors import FileRejected
+from storage.errors import FileRejected, format_size
+from storage.fetch.policy import FetchPolicy, IPAddress, address_allowed, checked_url
+from storage.fetch.transport import PinnedTransport, pinned
 
 USER_AGENT = "media-gateway/0.1"
-
-IPAddress = IPv4Address | IPv6Address
-IPNetwork = IPv4Network | IPv6Network
-
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-
-_HOST_NAME = re.compile(r"\A[a-z0-9_](?:[a-z0-9_.-]*[a-z0-9_])?\Z")
-
-_REFUSED_V4: tuple[IPv4Network, ...] = tuple(
-    IPv4Network(network)
-    for network in (
-        "0.0.0.0/8",  # "this network", 0.0.0.0 included
-        "10.0.0.0/8",  # private
-        "100.64.0.0/10",  # shared address space (carrier-grade NAT)
-        "127.0.0.0/8",  # loopback
-        "169.254.0.0/16",  # link-local, cloud metadata services
-        "172.16.0.0/12",  # private
-        "192.0.0.0/24",  # IETF protocol assignments
-        "192.0.2.0/24",  # documentation (TEST-NET-1)
-        "192.88.99.0/24",  # deprecated 6to4 relay anycast
-        "192.168.0.0/16",  # private
-        "198.18.0.0/15",  # benchmarking
-        "198.51.100.0/24",  # documentation (TEST-NET-2)
-        "203.0.113.0/24",  # documentation (TEST-NET-3)
-        "224.0.0.0/4",  # multicast
-        "240.0.0.0/4",  # reserved, 255.255.255.255 included
-    )
-)
-
-_REFUSED_V6: tuple[IPv6Network, ...] = tuple(
-    IPv6Network(network)
-    for network in (
-        "::/96",  # unspecified, loopback and deprecated IPv4-compatible addresses
-        "64:ff9b:1::/48",  # local-use NAT64
-        "100::/64",  # discard-only
-        "2001::/23",  # IETF protocol assignments, Teredo (2001::/32) included
-        "2001:db8::/32",  # documentation
-        "2002::/16",  # 6to4
-        "3fff::/20",  # documentation
-        "5f00::/16",  # segment routing
-        "fc00::/7",  # unique local (private)
-        "fe80::/10",  # link-local
-        "fec0::/10",  # deprecated site-local
-        "ff00::/8",  # multicast
-    )
-)
-
-_NAT64 = IPv6Network("64:ff9b::/96")
-
-
-@dataclass(frozen=True)
-class FetchPolicy:
-    """Where fetches may go and how long they may take.
-
-    ``allow_hosts`` holds lower-case host names, matched literally (no wildcards, a trailing
-    dot ignored); every address such a host resolves to is allowed, except unspecified and
-    multicast ones. ``allow_networks`` holds IP networks (single addresses as /32 or /128)
-    whose addresses are allowed whatever host name led to them.
-    """
-
-    allow_hosts: frozenset[str] = frozenset()
-    allow_networks: tuple[IPNetwork, ...] = ()
-    timeout: float = 20.0
-    """Total seconds per URL: resolution, connections, all redirects and the whole body."""
-    max_redirects: int = 5
-
-    def __post_init__(self) -> None:
-        if not self.timeout > 0:
-            raise ValueError("timeout must be positive")
-        if self.max_redirects < 0:
-            raise ValueError("max_redirects must not be negative")
-
-    @classmethod
-    def parse(cls, allow_hosts: str, timeout: float) -> FetchPolicy:
-        """The policy of a ``MEDIA_GATEWAY_FETCH_ALLOW_HOSTS`` value and a timeout.
-
-        Entries are separated by commas and/or white space. An entry that parses as an IP
-        address or a CIDR (``127.0.0.1``, ``10.0.0.0/8``, ``::1``, ``[::1]``, ``fd00::/8``;
-        host bits are ignored) is a network, any other entry a host name. Raises
-        ``ValueError`` for an entry that is neither (``http://x``, ``host:8080``).
-        """
-        hosts: set[str] = set()
-        networks: list[IPNetwork] = []
-        for raw in re.split(r"[\s,]+", allow_hosts.strip()):
-            entry = raw.strip().lower()
-            if not entry:
-                continue
-            unbracketed = entry.removeprefix("[").replace("]", "", 1)
-            try:
-                network = ip_network(unbracketed, strict=False)
-            except ValueError:
-                pass
-            else:
-                if network not in networks:
-                    networks.append(network)
-                continue
-            name = entry.removesuffix(".")
-            if not _HOST_NAME.match(name):
-                raise ValueError(
-                    f"FETCH_ALLOW_HOSTS entry {raw!r} is neither a host name nor an IP or CIDR"
-                )
-            hosts.add(name)
-        return cls(allow_hosts=frozenset(hosts), allow_networks=tuple(networks), timeout=timeout)
 
 
 class Resolver(Protocol):
@@ -171,184 +58,6 @@ async def system_resolver(host: str, port: int) -> list[str]:
         if address not in addresses:
             addresses.append(address)
     return addresses
-
-
-def _checked_url(url: str) -> tuple[httpx.URL, str, int]:
-    try:
-        parsed = httpx.URL(url)
-    except (httpx.InvalidURL, TypeError, ValueError) as error:
-        raise FileRejected(ErrorCode.URL_NOT_ALLOWED, f"The URL is not valid: {error}.") from None
-    scheme = parsed.scheme
-    if scheme not in _DEFAULT_PORTS:
-        shown = f"{scheme}:" if scheme else "a URL without a scheme"
-        raise FileRejected(
-            ErrorCode.URL_NOT_ALLOWED,
-            f"Only http and https URLs can be fetched, not {shown}.",
-        )
-    if parsed.userinfo:
-        raise FileRejected(
-            ErrorCode.URL_NOT_ALLOWED, "The URL may not contain a user name or password."
-        )
-    try:
-        host = parsed.raw_host.decode("ascii").lower()
-    except UnicodeDecodeError:
-        host = ""
-    if not host or "%" in host:
-        raise FileRejected(ErrorCode.URL_NOT_ALLOWED, "The URL has no valid host.")
-    port = parsed.port if parsed.port is not None else _DEFAULT_PORTS[scheme]
-    if not 0 < port < 65536:
-        raise FileRejected(ErrorCode.URL_NOT_ALLOWED, f"The URL's port {port} is not valid.")
-    return parsed, host, port
-
-
-def check_url(url: str) -> tuple[str, str, int]:
-    """Check the syntax of ``url`` and return its scheme, host and port.
-
-    The host is lower-case and ASCII (international names in punycode, IPv6 addresses
-    without brackets); the port is filled in from the scheme when the URL has none.
-    Raises ``FileRejected(URL_NOT_ALLOWED)`` for a syntax error, a scheme other than http
-    and https, a user name or password, a missing host or an invalid port. The host's
-    addresses are checked later, when it is resolved.
-    """
-    parsed, host, port = _checked_url(url)
-    return parsed.scheme, host, port
-
-
-def _is_public(address: IPAddress) -> bool:
-    if isinstance(address, IPv6Address):
-        if address.ipv4_mapped is not None:
-            return _is_public(address.ipv4_mapped)
-        if address in _NAT64:
-            return _is_public(IPv4Address(int(address) & 0xFFFFFFFF))
-        if any(address in network for network in _REFUSED_V6):
-            return False
-    elif any(address in network for network in _REFUSED_V4):
-        return False
-    if (
-        address.is_unspecified
-        or address.is_loopback
-        or address.is_link_local
-        or address.is_multicast
-        or address.is_private
-        or address.is_reserved
-        or (isinstance(address, IPv6Address) and address.is_site_local)
-    ):
-        return False
-    return address.is_global
-
-
-def _never_reachable(address: IPAddress) -> bool:
-    if isinstance(address, IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return address.is_unspecified or address.is_multicast
-
-
-def address_allowed(address: IPAddress, host: str, policy: FetchPolicy) -> bool:
-    """Whether a fetch of ``host`` may connect to ``address``.
-
-    Public unicast addresses are allowed. Any other address is allowed only when ``host``
-    is one of ``policy.allow_hosts`` or the address lies in one of
-    ``policy.allow_networks``; unspecified (``0.0.0.0``, ``::``) and multicast addresses
-    never are. An IPv4-mapped IPv6 address (``::ffff:127.0.0.1``) and a NAT64 address
-    (``64:ff9b::/96``) are judged by the IPv4 address inside; 6to4 (``2002::/16``) and
-    Teredo (``2001::/32``) addresses are always treated as not public.
-    """
-    if _never_reachable(address):
-        return False
-    if _is_public(address):
-        return True
-    if host.lower().removesuffix(".") in policy.allow_hosts:
-        return True
-    candidates: list[IPAddress] = [address]
-    if isinstance(address, IPv6Address) and address.ipv4_mapped is not None:
-        candidates.append(address.ipv4_mapped)
-    return any(
-        candidate in network
-        for candidate in candidates
-        for network in policy.allow_networks
-        if candidate.version == network.version
-    )
-
-
-@dataclass(frozen=True)
-class _Pin:
-    """The checked addresses that a connection to ``host``:``port`` may use."""
-
-    host: str
-    port: int
-    addresses: tuple[str, ...]
-
-
-_PIN: ContextVar[_Pin | None] = ContextVar("media_gateway_fetch_pin", default=None)
-
-
-class _PinnedBackend(httpcore.AsyncNetworkBackend):
-    """Opens TCP connections to the addresses pinned in the current context, nowhere else.
-
-    httpcore asks for ``host``:``port`` of the URL; the connection goes to the first pinned
-    address that accepts it. Without a pin for exactly that host and port it refuses.
-    """
-
-    def __init__(self) -> None:
-        self._inner = httpcore.AnyIOBackend()
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,  # noqa: ASYNC109 (httpcore.AsyncNetworkBackend API)
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        pin = _PIN.get()
-        if pin is None or pin.host != host.lower() or pin.port != port:
-            raise httpcore.ConnectError(f"No checked address for {host}:{port}.")
-        failure: Exception | None = None
-        for address in pin.addresses:
-            try:
-                return await self._inner.connect_tcp(
-                    address,
-                    port,
-                    timeout=timeout,
-                    local_address=local_address,
-                    socket_options=socket_options,
-                )
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as error:
-                failure = error
-        if failure is None:
-            raise httpcore.ConnectError(f"No checked address for {host}:{port}.")
-        raise failure
-
-    async def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,  # noqa: ASYNC109 (httpcore.AsyncNetworkBackend API)
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        raise httpcore.ConnectError("Unix sockets are not used for fetches.")
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
-
-
-class _PinnedTransport(httpx.AsyncHTTPTransport):
-    """httpx's own transport over a connection pool whose connections use :class:`_PinnedBackend`.
-
-    httpx takes no network backend as an argument, so the pool that its constructor builds
-    is replaced by an equivalent one built with the pinned backend (no proxy, HTTP/1.1).
-    """
-
-    def __init__(self, *, limits: httpx.Limits, ssl_context: ssl.SSLContext) -> None:
-        super().__init__(verify=ssl_context, limits=limits, trust_env=False)
-        self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=ssl_context,
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            http1=True,
-            http2=False,
-            network_backend=_PinnedBackend(),
-        )
 
 
 class _Body:
@@ -397,7 +106,7 @@ class Fetcher:
     the connection pool keys connections by host name, scheme and port. Before each
     request the fetcher resolves the host once through its :class:`Resolver`, keeps the
     allowed addresses, and stores them in a context variable. The pool's network backend
-    (:class:`_PinnedBackend`) never resolves anything: httpcore opens a connection in the
+    (:mod:`storage.fetch.transport`) never resolves anything: httpcore opens a connection in the
     task that sends the request, so the backend reads that context variable and connects
     to one of those addresses, and refuses when it holds none for the requested host and
     port. A pooled connection is only reused for the same host, scheme and port, and it
@@ -429,7 +138,7 @@ class Fetcher:
             policy=http.cookiejar.DefaultCookiePolicy(allowed_domains=())
         )
         self._client = httpx.AsyncClient(
-            transport=_PinnedTransport(limits=limits, ssl_context=context),
+            transport=PinnedTransport(limits=limits, ssl_context=context),
             trust_env=False,
             follow_redirects=False,
             timeout=httpx.Timeout(policy.timeout),
@@ -528,16 +237,14 @@ class Fetcher:
 
     async def _send(self, url: str) -> tuple[httpx.Response, str]:
         """GET one URL after checking it, on a connection to one of its allowed addresses."""
-        parsed, host, port = _checked_url(url)
+        parsed, host, port = checked_url(url)
         addresses = await self._allowed_addresses(host, port)
         request = self._client.build_request("GET", parsed)
-        token = _PIN.set(_Pin(host, port, addresses))
-        try:
-            return await self._client.send(request, stream=True, follow_redirects=False), host
-        except httpx.HTTPError as error:
-            raise _download_failed(host, error) from None
-        finally:
-            _PIN.reset(token)
+        with pinned(host, port, addresses):
+            try:
+                return await self._client.send(request, stream=True, follow_redirects=False), host
+            except httpx.HTTPError as error:
+                raise _download_failed(host, error) from None
 
     async def _allowed_addresses(self, host: str, port: int) -> tuple[str, ...]:
         """The addresses of ``host`` that may be connected to, in the resolver's order."""

@@ -61,22 +61,10 @@ Metadata
     text chunks.
 
 Pillow or pyvips
-    ``bench/renditions.py`` measures this module against pyvips' ``thumbnail``
-    producing the same renditions (all five sizes at 1x and 2x, in JPEG and in
-    WebP, from a 3000x3000 JPEG and a 2000x2000 PNG), in one run on the same
-    machine. On the 2-core machine (Pillow 13.0.0; pyvips 3.2.0 on libvips
-    8.14.1, libvips using both cores, Pillow one thread) Pillow made the 36
-    renditions at 20-21 images/s against pyvips' 10-13: 0.49x to 0.59x
-    pyvips' time, with files of the same size (within 2%). Two of the nine
-    renditions per source repeat a size (SMALL 2x = MEDIUM 1x, LARGE 2x =
-    ZOOM 1x) and are encoded once here; against pyvips making each distinct
-    size once the ratio is 0.73x to 0.84x overall and 1.0x to 1.26x at worst
-    (3000x3000 JPEG to JPEG, where the one LANCZOS resize of the full
-    decode to 1600 pixels dominates). The goal is at most 1.5x. pyvips
-    decodes a PNG whole for every rendition (it has no shrink-on-load for
-    PNG), which is where one decode and one intermediate gain most. Pillow
-    is kept: it meets the goal, it is already a dependency, and it ships as a
-    wheel with no system library to install.
+    Pillow, because it is within the goal of at most 1.5x pyvips' time for the same
+    renditions (``bench/renditions.py``; the README's Renditions section has the figures),
+    it is already a dependency and it ships as a wheel with no system library. One decode
+    and one intermediate per source is what keeps it there.
 """
 
 from __future__ import annotations
@@ -93,8 +81,9 @@ from typing import BinaryIO, Final, NamedTuple
 from PIL import Image, ImageCms, features
 
 from storage.enums import RenditionFormat, RenditionSize
-from storage.inspection import exif_orientation
-from storage.memory import DECODES
+from storage.media.formats import BY_NAME, JPEG, PNG, SOURCE_IMAGES, MediaFormat
+from storage.media.inspection import exif_orientation
+from storage.media.memory import DECODES
 
 DEFAULT_BOXES: Final[Mapping[RenditionSize, int]] = MappingProxyType(
     {
@@ -107,20 +96,9 @@ DEFAULT_BOXES: Final[Mapping[RenditionSize, int]] = MappingProxyType(
 )
 """Longest side in pixels of each size's box, in enum order."""
 
-MIME_TYPES: Final[Mapping[str, str]] = MappingProxyType(
-    {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "AVIF": "image/avif"}
-)
-"""Content type of each output format ``render`` writes."""
-
-EXTENSIONS: Final[Mapping[str, str]] = MappingProxyType(
-    {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "AVIF": "avif"}
-)
-"""File extension of each output format ``render`` writes."""
-
-SOURCE_FORMATS: Final = ("JPEG", "PNG", "GIF", "WEBP")
+SOURCE_FORMATS: Final = tuple(f.name for f in SOURCE_IMAGES)
 """Pillow formats ``render`` agrees to decode; anything else is an error."""
 
-_ORIGINAL_KEEPS: Final = frozenset({"JPEG", "PNG", "WEBP"})
 _SWAPPING_ORIENTATIONS: Final = frozenset({5, 6, 7, 8})
 _TRANSPOSES: Final[Mapping[int, Image.Transpose]] = MappingProxyType(
     {
@@ -190,29 +168,6 @@ def plan(width: int, height: int, size: RenditionSize, box: int | None = None) -
     return Plan(width_1x, height_1x, fit(width, height, 2 * box))
 
 
-@dataclass(frozen=True)
-class RenditionSpec:
-    """One rendition of an image: its size, its scale (1 or 2) and its format."""
-
-    size: RenditionSize
-    scale: int
-    format: RenditionFormat
-
-    def __post_init__(self) -> None:
-        if self.scale not in (1, 2):
-            raise ValueError(f"scale must be 1 or 2, got {self.scale}")
-
-    def dimensions(
-        self, width: int, height: int, boxes: Mapping[RenditionSize, int] = DEFAULT_BOXES
-    ) -> tuple[int, int] | None:
-        """Width and height of this rendition of a width x height original; None for a 2x
-        rendition that the original is too small for."""
-        planned = plan(width, height, self.size, boxes[self.size])
-        if self.scale == 1:
-            return planned.width, planned.height
-        return planned.size_2x
-
-
 def output_format(source_format: str, requested: RenditionFormat, animated: bool) -> str:
     """The format ``render`` writes for ``requested`` from a source in ``source_format``.
 
@@ -222,14 +177,24 @@ def output_format(source_format: str, requested: RenditionFormat, animated: bool
     """
     if requested is not RenditionFormat.ORIGINAL:
         return requested.value
-    source = source_format.upper()
-    if source not in (*_ORIGINAL_KEEPS, "GIF", "MPO"):
+    name = source_format.upper()
+    if name == "MPO":  # a JPEG with extra pictures (Pillow's name for it)
+        return JPEG.name
+    source = BY_NAME.get(name)
+    if source is None or not source.source:
         raise RenditionError(f"unsupported source format {source_format!r}")
-    if source == "MPO":  # a JPEG with extra pictures (Pillow's name for it)
-        return "JPEG"
-    if animated or source == "GIF":
-        return "PNG"
-    return source
+    if animated or not source.rendition:
+        return PNG.name
+    return source.name
+
+
+def rendition_format(name: str) -> MediaFormat:
+    """The format a rendition of Pillow format ``name`` is written in; ``RenditionError``
+    for a format renditions are not written in."""
+    found = BY_NAME.get(name)
+    if found is None or not found.rendition:
+        raise RenditionError(f"unsupported rendition format {name!r}")
+    return found
 
 
 # Rendering -------------------------------------------------------------------
@@ -269,7 +234,7 @@ class Rendered:
 
     @property
     def mime_type(self) -> str:
-        return MIME_TYPES[self.format]
+        return rendition_format(self.format).mime_type
 
 
 def is_animated(source: Path | BinaryIO) -> bool:
@@ -354,8 +319,7 @@ def _render(
 def _check_target(target: Target) -> None:
     if target.width < 1 or target.height < 1:
         raise ValueError(f"target sizes must be positive, got {target.width}x{target.height}")
-    if target.format not in MIME_TYPES:
-        raise RenditionError(f"unsupported rendition format {target.format!r}")
+    rendition_format(target.format)
     if target.format == "AVIF" and not avif_available():
         raise RenditionError("this Pillow build cannot write AVIF (features.check('avif') is off)")
 

@@ -25,10 +25,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import format_datetime
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -48,7 +48,7 @@ from storage.blobs import (
     is_media_key,
     sha256_of,
 )
-from storage.tempfiles import temp_name
+from storage.blobs.tempfiles import temp_name
 
 CACHE_DIRECTORY = ".s3-cache"
 """Folder of the work directory with local copies of originals."""
@@ -83,14 +83,37 @@ class S3Location:
         return f"{self.prefix}/" if self.prefix else ""
 
 
-@dataclass(frozen=True)
-class S3Object:
-    """An object's answer to a GET or HEAD (``status`` 200, 206 or 304)."""
+ByteRange = tuple[int | None, int | None]
+"""``(first, last)`` inclusive, ``(first, None)`` from ``first`` to the end, ``(None, n)`` the
+last ``n`` bytes."""
 
-    status: int
-    headers: dict[str, str]
+_CONTENT_RANGE = re.compile(r"bytes ([0-9]+)-([0-9]+)/([0-9]+)")
+
+
+class UnsatisfiableRange(Exception):
+    """The range asked for starts past the end of the object."""
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """What the store answers about an object to a read: its metadata, and its bytes unless
+    only the metadata was asked for or the caller's copy is current (``not_modified``)."""
+
+    size: int
+    """Bytes of the whole object (0 when ``not_modified``)."""
+    content_type: str
+    etag: str | None = None
+    last_modified: datetime | None = None
+    served: tuple[int, int] | None = None
+    """The bytes served, ``(first, last)`` inclusive, when a range was; None: all of them."""
+    not_modified: bool = False
     body: Any | None = None
     """botocore's ``StreamingBody`` for a GET with content, else None."""
+
+    @property
+    def length(self) -> int:
+        """Bytes served."""
+        return self.size if self.served is None else self.served[1] - self.served[0] + 1
 
     def chunks(self, size: int = 64 * 1024) -> AsyncIterator[bytes]:
         return _read_body(self.body, size)
@@ -154,25 +177,35 @@ class S3BlobStore:
         return self.location.object_key(key)
 
     def _rendition_prefix(self, sha256: str) -> str:
+        if len(sha256) != 64 or any(c not in _HEX_DIGITS for c in sha256):
+            raise ValueError(f"Not a sha256 hex digest: {sha256!r}")
         return self.location.object_key(f"r/{sha256[:2]}/{sha256}/")
 
     def _pages(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
         paginator = self.client.get_paginator("list_objects_v2")
         yield from paginator.paginate(Bucket=self.location.bucket, **kwargs)
 
-    async def _list(self, prefix: str, *, folders: bool) -> list[str]:
-        """Names under ``prefix``: sub-folder names (``Delimiter="/"``) or whole object keys."""
+    async def _folders(self, prefix: str) -> list[str]:
+        """Names of the sub-folders of ``prefix`` (``Delimiter="/"``)."""
 
         def run() -> list[str]:
-            names: list[str] = []
-            if folders:
-                for page in self._pages(Prefix=prefix, Delimiter="/"):
-                    for entry in page.get("CommonPrefixes", []):
-                        names.append(str(entry["Prefix"])[len(prefix) :].rstrip("/"))
-            else:
-                for page in self._pages(Prefix=prefix):
-                    names.extend(str(entry["Key"]) for entry in page.get("Contents", []))
-            return names
+            return [
+                str(entry["Prefix"])[len(prefix) :].rstrip("/")
+                for page in self._pages(Prefix=prefix, Delimiter="/")
+                for entry in page.get("CommonPrefixes", [])
+            ]
+
+        return await anyio.to_thread.run_sync(run)
+
+    async def _objects(self, prefix: str) -> dict[str, int]:
+        """The whole key and the size of every object under ``prefix``."""
+
+        def run() -> dict[str, int]:
+            return {
+                str(entry["Key"]): int(entry.get("Size", 0))
+                for page in self._pages(Prefix=prefix)
+                for entry in page.get("Contents", [])
+            }
 
         return await anyio.to_thread.run_sync(run)
 
@@ -211,7 +244,7 @@ class S3BlobStore:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 os.link(temp.path, target)
 
-        self._temps._own_temp_path(temp)
+        self._temps.checked_temp_path(temp)
         await anyio.to_thread.run_sync(keep)
 
     async def delete(self, key: str) -> None:
@@ -231,13 +264,7 @@ class S3BlobStore:
         )
 
     async def delete_renditions(self, sha256: str) -> None:
-        if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
-            raise ValueError(f"Not a sha256 hex digest: {sha256!r}")
-        await self._delete_objects(await self._list(self._rendition_prefix(sha256), folders=False))
-
-    def path_for(self, key: str) -> Path:
-        """Where the local copy of ``key`` is kept; it exists only after :meth:`local_copy`."""
-        return self._cache.path_for(key)
+        await self._delete_objects(list(await self._objects(self._rendition_prefix(sha256))))
 
     async def local_copy(self, key: str) -> Path:
         """A local file with the bytes of ``key``, downloaded on first use; raises
@@ -264,32 +291,38 @@ class S3BlobStore:
         return target
 
     async def exists(self, key: str) -> bool:
+        return await self.size(key) is not None
+
+    async def size(self, key: str) -> int | None:
         try:
-            await self._call(
+            answer: dict[str, Any] = await self._call(
                 self.client.head_object, Bucket=self.location.bucket, Key=self._object(key)
             )
         except ClientError as exc:
             if _is_missing(exc):
-                return False
+                return None
             raise
-        return True
+        return int(answer.get("ContentLength", 0))
+
+    async def renditions_size(self, sha256: str) -> int:
+        return sum((await self._objects(self._rendition_prefix(sha256))).values())
 
     async def keys(self) -> AsyncIterator[str]:
         root = self.location.root
-        for folder in sorted(await self._list(root, folders=True)):
+        for folder in sorted(await self._folders(root)):
             if folder not in _HEX2:
                 continue
-            for object_key in sorted(await self._list(f"{root}{folder}/", folders=False)):
+            for object_key in sorted(await self._objects(f"{root}{folder}/")):
                 key = object_key[len(root) :]
                 if KEY_PATTERN.match(key):
                     yield key
 
     async def rendition_sources(self) -> AsyncIterator[str]:
         base = f"{self.location.root}r/"
-        for folder in sorted(await self._list(base, folders=True)):
+        for folder in sorted(await self._folders(base)):
             if folder not in _HEX2:
                 continue
-            for name in sorted(await self._list(f"{base}{folder}/", folders=True)):
+            for name in sorted(await self._folders(f"{base}{folder}/")):
                 if len(name) == 64 and name.startswith(folder) and set(name) <= set(_HEX_DIGITS):
                     yield name
 
@@ -310,47 +343,73 @@ class S3BlobStore:
         key: str,
         *,
         head: bool = False,
-        byte_range: str | None = None,
+        byte_range: ByteRange | None = None,
         if_none_match: str | None = None,
         if_modified_since: datetime | None = None,
-    ) -> S3Object | None:
-        """GET (or HEAD) the object of ``key`` with the request's conditions and range passed
-        through; None when there is no such object. A 416 raises ``ClientError``."""
+    ) -> StoredObject | None:
+        """Read the object of ``key`` (only its metadata with ``head``) with the caller's
+        conditions and range passed through to the object store; None when there is no such
+        object. Raises :class:`UnsatisfiableRange` for a range past the end."""
         kwargs: dict[str, Any] = {"Bucket": self.location.bucket, "Key": self._object(key)}
-        if byte_range:
-            kwargs["Range"] = byte_range
+        if byte_range is not None:
+            kwargs["Range"] = _range_field(byte_range)
         if if_none_match:
             kwargs["IfNoneMatch"] = if_none_match
         elif if_modified_since is not None:
             kwargs["IfModifiedSince"] = if_modified_since
         function = self.client.head_object if head else self.client.get_object
+        content_type = content_type_for(key)
         try:
             answer: dict[str, Any] = await self._call(function, **kwargs)
         except ClientError as exc:
             if _is_missing(exc):
                 return None
+            if _http_status(exc) == 416:
+                raise UnsatisfiableRange(key) from exc
             if _http_status(exc) == 304 or _error_code(exc) in {"304", "NotModified"}:
                 headers = exc.response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
                 etag = headers.get("etag") or (if_none_match if if_none_match != "*" else None)
-                return S3Object(status=304, headers={"ETag": etag} if etag else {})
+                return StoredObject(0, content_type, etag=etag, not_modified=True)
             raise
-        headers = {
-            "Content-Length": str(answer.get("ContentLength", 0)),
-            "Accept-Ranges": "bytes",
-        }
-        if answer.get("ETag"):
-            headers["ETag"] = str(answer["ETag"])
         modified = answer.get("LastModified")
-        if isinstance(modified, datetime):
-            headers["Last-Modified"] = format_datetime(modified.astimezone(UTC), usegmt=True)
-        status = 200
+        served, size = None, int(answer.get("ContentLength", 0))
         if answer.get("ContentRange"):
-            headers["Content-Range"] = str(answer["ContentRange"])
-            status = 206
-        return S3Object(status=status, headers=headers, body=None if head else answer["Body"])
+            served, size = _served(str(answer["ContentRange"]))
+        return StoredObject(
+            size,
+            content_type,
+            etag=str(answer["ETag"]) if answer.get("ETag") else None,
+            last_modified=modified.astimezone(UTC) if isinstance(modified, datetime) else None,
+            served=served,
+            body=None if head else answer["Body"],
+        )
+
+
+def _range_field(byte_range: ByteRange) -> str:
+    """The ``Range`` parameter of a GetObject for ``byte_range``."""
+    first, last = byte_range
+    if first is None:
+        return f"bytes=-{last}"
+    return f"bytes={first}-{'' if last is None else last}"
+
+
+def _served(content_range: str) -> tuple[tuple[int, int], int]:
+    """(the bytes served, the object's size) from a ``ContentRange`` answer."""
+    match = _CONTENT_RANGE.fullmatch(content_range.strip())
+    if match is None:
+        raise ValueError(f"Unexpected ContentRange from the object store: {content_range!r}")
+    first, last, size = (int(group) for group in match.groups())
+    return (first, last), size
 
 
 _HEX_DIGITS = "0123456789abcdef"
 
 
-__all__ = ["CACHE_DIRECTORY", "S3BlobStore", "S3Location", "S3Object"]
+__all__ = [
+    "CACHE_DIRECTORY",
+    "ByteRange",
+    "S3BlobStore",
+    "S3Location",
+    "StoredObject",
+    "UnsatisfiableRange",
+]

@@ -6,7 +6,7 @@ the store), a rendition is made on its first request, and responses carry the ob
 ``ETag`` and ``Last-Modified``, ``Accept-Ranges``, ``Cache-Control: immutable``, nosniff and
 the key's content type. ``If-None-Match`` and ``If-Modified-Since`` are passed through to the
 object store, which answers 304; so is a ``Range`` of one range as
-:func:`gateway.media.parse_range` reads it (206 with ``Content-Range``, or 416 when it starts
+:func:`gateway.media.ranges.parse_range` reads it (206 with ``Content-Range``, or 416 when it starts
 past the end). Any other ``Range`` field is ignored (200 with the whole object): one the gateway
 cannot use, and several ranges, which S3 does not serve.
 """
@@ -15,15 +15,15 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from email.utils import parsedate_to_datetime
+from email.utils import format_datetime, parsedate_to_datetime
 
-from botocore.exceptions import ClientError
-from starlette.responses import PlainTextResponse, Response, StreamingResponse
+from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from gateway.media import IMMUTABLE, NOSNIFF, _is_key, parse_range
-from storage.blobs import RENDITION_KEY_PATTERN, content_type_for
-from storage.s3blobs import S3BlobStore
+from gateway.media.keys import IMMUTABLE, NOSNIFF, is_served_key, plain, requested_key
+from gateway.media.ranges import parse_range
+from storage.blobs import RENDITION_KEY_PATTERN
+from storage.blobs.s3 import ByteRange, S3BlobStore, StoredObject, UnsatisfiableRange
 
 
 class S3MediaFiles:
@@ -44,16 +44,16 @@ class S3MediaFiles:
     async def get_response(self, scope: Scope) -> Response:
         method = scope["method"]
         if method not in ("GET", "HEAD"):
-            return _plain("Method Not Allowed", 405, {"Allow": "GET, HEAD"})
-        key = _key(scope)
-        if not _is_key(key, scope):
-            return _plain("Not Found", 404)
+            return plain("Method Not Allowed", 405, {"Allow": "GET, HEAD"})
+        key = requested_key(scope)
+        if not is_served_key(key, scope):
+            return plain("Not Found", 404)
         if (
             self.ensure is not None
             and RENDITION_KEY_PATTERN.match(key)
             and not await self.ensure(key)
         ):
-            return _plain("Not Found", 404)
+            return plain("Not Found", 404)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         try:
             found = await self.store.fetch(
@@ -63,52 +63,52 @@ class S3MediaFiles:
                 if_none_match=headers.get("if-none-match"),
                 if_modified_since=_date(headers.get("if-modified-since")),
             )
-        except ClientError as exc:
-            status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
-            if status == 416:
-                return _plain("Range Not Satisfiable", 416)
-            raise
+        except UnsatisfiableRange:
+            return plain("Range Not Satisfiable", 416)
         if found is None:
-            return _plain("Not Found", 404)
+            return plain("Not Found", 404)
         response_headers = {
-            **found.headers,
+            **_object_headers(found),
             "Cache-Control": IMMUTABLE,
             "X-Content-Type-Options": NOSNIFF,
         }
-        media_type = content_type_for(key)
-        if found.status == 304:
+        if found.not_modified:
             return Response(status_code=304, headers=response_headers)
+        status = 200 if found.served is None else 206
         if method == "HEAD":
             # The length is the object's; Response keeps a Content-Length it is given.
             return Response(
-                b"", status_code=found.status, headers=response_headers, media_type=media_type
+                b"", status_code=status, headers=response_headers, media_type=found.content_type
             )
         return StreamingResponse(
             found.chunks(),
-            status_code=found.status,
+            status_code=status,
             headers=response_headers,
-            media_type=media_type,
+            media_type=found.content_type,
         )
 
 
-def _key(scope: Scope) -> str:
-    """The requested key as sent (only the mount prefix removed), without normalisation."""
-    path: str = scope["path"]
-    root_path: str = scope.get("root_path", "")
-    if root_path and path.startswith(root_path + "/"):
-        path = path[len(root_path) :]
-    return path.removeprefix("/")
+def _object_headers(found: StoredObject) -> dict[str, str]:
+    """The header fields that describe the object (a 304 names only its ETag)."""
+    if found.not_modified:
+        return {"ETag": found.etag} if found.etag else {}
+    headers = {"Content-Length": str(found.length), "Accept-Ranges": "bytes"}
+    if found.etag:
+        headers["ETag"] = found.etag
+    if found.last_modified is not None:
+        headers["Last-Modified"] = format_datetime(found.last_modified, usegmt=True)
+    if found.served is not None:
+        first, last = found.served
+        headers["Content-Range"] = f"bytes {first}-{last}/{found.size}"
+    return headers
 
 
-def _single_range(field: str | None) -> str | None:
-    """The ``Range`` to ask the object store for: one range, spelled canonically."""
+def _single_range(field: str | None) -> ByteRange | None:
+    """The range to ask the object store for: a field of exactly one range."""
     ranges = parse_range(field) if field else None
     if ranges is None or len(ranges) != 1:
         return None
-    ((first, last),) = ranges
-    if first is None:
-        return f"bytes=-{last}"
-    return f"bytes={first}-{'' if last is None else last}"
+    return ranges[0]
 
 
 def _date(value: str | None) -> datetime | None:
@@ -118,9 +118,3 @@ def _date(value: str | None) -> datetime | None:
         return parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
-
-
-def _plain(text: str, status: int, headers: dict[str, str] | None = None) -> Response:
-    return PlainTextResponse(
-        text, status_code=status, headers={**(headers or {}), "X-Content-Type-Options": NOSNIFF}
-    )

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import Field, dataclass, fields
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import sqlalchemy as sa
 
-from storage import models
+from storage.sql.tables import downloadable_table, image_table, product_table, video_table
 
 
 def as_utc(value: datetime) -> datetime:
@@ -20,19 +20,24 @@ class Record:
     """Base for read records: ``columns()`` selects exactly the record's fields, in order."""
 
     __table__: ClassVar[sa.Table]
+    __dataclass_fields__: ClassVar[dict[str, Field[Any]]]
+
+    if TYPE_CHECKING:
+        # Each record is a dataclass whose fields are its columns, built from a row in order.
+        def __init__(self, *values: Any) -> None: ...
 
     @classmethod
     def columns(cls) -> list[sa.ColumnElement[Any]]:
-        return [cls.__table__.c[f.name] for f in fields(cls)]  # type: ignore[arg-type]
+        return [cls.__table__.c[f.name] for f in fields(cls)]
 
     @classmethod
     def from_row(cls, row: sa.Row[Any]) -> Self:
-        return cls(*row)  # type: ignore[call-arg]
+        return cls(*row)
 
 
 @dataclass(frozen=True, slots=True)
 class ProductRecord(Record):
-    __table__ = models.Product.__table__  # type: ignore[attr-defined]
+    __table__ = product_table
 
     id: int
     sku: str
@@ -43,7 +48,7 @@ class ProductRecord(Record):
 
 @dataclass(frozen=True, slots=True)
 class ImageRecord(Record):
-    __table__ = models.Image.__table__  # type: ignore[attr-defined]
+    __table__ = image_table
 
     id: int
     product_id: int
@@ -65,7 +70,7 @@ class ImageRecord(Record):
 
 @dataclass(frozen=True, slots=True)
 class VideoRecord(Record):
-    __table__ = models.Video.__table__  # type: ignore[attr-defined]
+    __table__ = video_table
 
     id: int
     product_id: int
@@ -84,7 +89,7 @@ class VideoRecord(Record):
 
 @dataclass(frozen=True, slots=True)
 class DownloadableImageRecord(Record):
-    __table__ = models.DownloadableImage.__table__  # type: ignore[attr-defined]
+    __table__ = downloadable_table
 
     id: int
     product_id: int
@@ -98,15 +103,10 @@ class DownloadableImageRecord(Record):
     updated_at: datetime
 
 
-def gallery_order(image: ImageRecord) -> tuple[bool, str, int]:
-    """Galleries in order (the default gallery first, then options by name), then position."""
-    return (image.option is not None, image.option or "", image.position)
-
-
 def main_image(gallery: list[ImageRecord]) -> ImageRecord | None:
     """The marked main image; else position 0 of the default gallery; else of any gallery.
 
-    ``gallery`` is every image of one product in ``gallery_order``.
+    ``gallery`` is every image of one product in ``storage.sql.gallery.IMAGE_ORDER``.
     """
     for image in gallery:
         if image.is_main:

@@ -21,29 +21,20 @@ from typing import IO
 import anyio.to_thread
 import sqlalchemy as sa
 
-from storage import models
 from storage.blobs import RENDITION_KEY_PATTERN, BlobStore, rendition_key
-from storage.database import Database
 from storage.enums import RenditionFormat, RenditionSize
 from storage.events import MediaEvents
-from storage.renditions import (
+from storage.media.formats import BY_EXTENSION, BY_MIME_TYPE
+from storage.media.rendering import (
     DEFAULT_BOXES,
-    EXTENSIONS,
-    MIME_TYPES,
     fit,
     output_format,
     plan,
     render,
+    rendition_format,
 )
-
-image_t: sa.Table = models.Image.__table__  # type: ignore[attr-defined]
-
-PILLOW_FORMATS = {
-    "image/jpeg": "JPEG",
-    "image/png": "PNG",
-    "image/gif": "GIF",
-    "image/webp": "WEBP",
-}
+from storage.sql.database import Database
+from storage.sql.tables import image_table
 
 
 @dataclass(frozen=True)
@@ -112,8 +103,10 @@ class Renditions:
         sizes: Sequence[RenditionSize] | None,
         requested: RenditionFormat,
     ) -> list[RenditionView]:
-        fmt = output_format(PILLOW_FORMATS[mime_type], requested, animated=False)
-        extension = EXTENSIONS[fmt]
+        fmt = rendition_format(
+            output_format(BY_MIME_TYPE[mime_type].name, requested, animated=False)
+        )
+        extension = fmt.extension
         views = []
         for size in sizes if sizes is not None else list(RenditionSize):
             box = self.boxes[size]
@@ -125,7 +118,7 @@ class Renditions:
                     key_2x=rendition_key(sha256, 2 * box, extension) if planned.size_2x else None,
                     width=planned.width,
                     height=planned.height,
-                    mime_type=MIME_TYPES[fmt],
+                    mime_type=fmt.mime_type,
                 )
             )
         return views
@@ -150,8 +143,13 @@ class Renditions:
 
     async def _source(self, sha256: str) -> Source | None:
         query = (
-            sa.select(image_t.c.blob_key, image_t.c.width, image_t.c.height, image_t.c.mime_type)
-            .where(image_t.c.checksum == sha256)
+            sa.select(
+                image_table.c.blob_key,
+                image_table.c.width,
+                image_table.c.height,
+                image_table.c.mime_type,
+            )
+            .where(image_table.c.checksum == sha256)
             .limit(1)
         )
         async with self.db.read() as connection:
@@ -187,8 +185,7 @@ class Renditions:
                 match = RENDITION_KEY_PATTERN.match(key)
                 assert match is not None
                 width, height = fit(source.width, source.height, int(match["box"]))
-                fmt = next(f for f, ext in EXTENSIONS.items() if ext == match["extension"])
-                targets.append((width, height, fmt))
+                targets.append((width, height, BY_EXTENSION[match["extension"]].name))
             path = await self.blobs.local_copy(source.blob_key)
             async with self._working:
                 rendered = await anyio.to_thread.run_sync(render, path, targets)

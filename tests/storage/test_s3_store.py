@@ -1,4 +1,4 @@
-"""The S3-compatible store (storage/s3blobs.py, gateway/media_s3.py) against a real S3 server
+"""The S3-compatible store (storage/blobs/s3.py, gateway/media/s3.py) against a real S3 server
 on 127.0.0.1 (moto's ThreadedMotoServer): uploads, media GETs (Range, 304, HEAD), renditions,
 shared bytes, deletion, refused uploads and gc."""
 
@@ -18,14 +18,14 @@ from asgi_lifespan import LifespanManager
 from moto.server import ThreadedMotoServer
 from PIL import Image
 
-from api import ERRORS, Api
 from gateway.app import create_app
 from gateway.settings import Settings
-from media_factory import image_bytes
 from storage import tokens
+from storage.blobs.s3 import CACHE_DIRECTORY, S3BlobStore
 from storage.enums import TokenScope
 from storage.gc import collect_garbage
-from storage.s3blobs import S3BlobStore
+from support.api import ERRORS, Api
+from support.media_factory import image_bytes
 
 BUCKET = "media"
 PREFIX = "gw"
@@ -196,7 +196,7 @@ async def test_renditions_are_generated_and_served(api: Api, s3: Any) -> None:
     # A fresh process has no local copy: the original is downloaded for rendering.
     blobs = api.backend.blobs
     assert isinstance(blobs, S3BlobStore)
-    blobs.path_for(image["url"].split("/media/", 1)[1]).unlink()
+    (blobs.work_dir / CACHE_DIRECTORY / image["url"].split("/media/", 1)[1]).unlink()
     data = await api.data(RENDITIONS, {"id": image["id"], "sizes": ["SMALL"]})
     (small,) = data["image"]["renditions"]
     response = await api.client.get(path(small["url"]))
@@ -262,6 +262,32 @@ async def test_gc_removes_an_unreferenced_object(api: Api, s3: Any) -> None:
     assert result.renditions == [f"r/ab/{orphan}"]
     kept_key = kept["url"].split("/media/", 1)[1]
     assert objects(s3) == {f"{PREFIX}/{kept_key}"}
+
+
+async def test_gc_counts_the_bytes_it_frees(api: Api, s3: Any) -> None:
+    kept = await upload(api, "S3-F", image_bytes("JPEG", (600, 400)))
+    (thumb,) = (await api.data(RENDITIONS, {"id": kept["id"], "sizes": ["THUMBNAIL"]}))["image"][
+        "renditions"
+    ]
+    assert (await api.client.get(path(thumb["url"]))).status_code == 200  # kept, not counted
+    stray = image_bytes("PNG", (50, 50), color=(4, 5, 6))
+    digest = hashlib.sha256(stray).hexdigest()
+    s3.put_object(Bucket=BUCKET, Key=f"{PREFIX}/{digest[:2]}/{digest}.png", Body=stray)
+    for name, body in (("100.png", b"rendition"), ("250.png", b"another one")):
+        s3.put_object(Bucket=BUCKET, Key=f"{PREFIX}/r/{digest[:2]}/{digest}/{name}", Body=body)
+    orphan = "cd" + "2" * 62
+    s3.put_object(Bucket=BUCKET, Key=f"{PREFIX}/r/cd/{orphan}/100.png", Body=b"orphaned")
+    expected = len(stray) + len(b"rendition") + len(b"another one") + len(b"orphaned")
+
+    dry = await collect_garbage(api.backend, dry_run=True)
+    assert dry.freed_bytes == expected
+    before = objects(s3)
+    assert len(before) == 6
+    done = await collect_garbage(api.backend)
+    assert done.freed_bytes == expected
+    assert len(done.blobs) == len(done.renditions) == 1
+    assert objects(s3) == {o for o in before if digest not in o and orphan not in o}
+    assert (await collect_garbage(api.backend)).freed_bytes == 0
 
 
 async def test_readiness_checks_the_bucket(api: Api, s3: Any) -> None:

@@ -7,6 +7,10 @@ failing with "database is locked". PostgreSQL uses one engine; writers lock the 
 and the blobs they store instead (``Backend.lock_blobs`` and ``Backend.lock_product``, in that
 order). A transaction that PostgreSQL aborts anyway (a deadlock, a serialization failure) is
 run again whole by ``Database.retrying``.
+
+Every write transaction raises the catalogue version (``catalogue_version``, one row) as its
+last statement before the commit, so the new version becomes visible with its changes and
+only with them: whoever reads the version, in any process, knows whether anything changed.
 """
 
 from __future__ import annotations
@@ -17,10 +21,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
+import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
+
+from storage.sql.tables import CATALOGUE_VERSION_ID, catalogue_version_table
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -83,6 +90,20 @@ def _sqlite_begin_immediate(connection: Connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+_VERSION_ROW = catalogue_version_table.c.id == CATALOGUE_VERSION_ID
+_BUMP_VERSION = (
+    sa.update(catalogue_version_table)
+    .where(_VERSION_ROW)
+    .values(version=catalogue_version_table.c.version + 1)
+)
+_READ_VERSION = sa.select(catalogue_version_table.c.version).where(_VERSION_ROW)
+
+
+async def current_version(connection: AsyncConnection) -> int:
+    """The catalogue version: one primary-key row."""
+    return int((await connection.execute(_READ_VERSION)).scalar_one())
+
+
 class Database:
     """The gateway's engines: ``read()`` for plain selects, ``write()`` for one transaction."""
 
@@ -114,10 +135,19 @@ class Database:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
-        """One transaction: committed when the block ends, rolled back when it raises."""
+        """One transaction: committed when the block ends, rolled back when it raises. The
+        catalogue version is raised last, just before the commit: on PostgreSQL its row lock
+        is the last lock a writer takes and is held only for the commit (the lock order in
+        storage/backend.py)."""
         session = AsyncSession(self.write_engine, expire_on_commit=False)
         async with session, session.begin():
             yield session
+            await session.execute(_BUMP_VERSION)
+
+    async def version(self) -> int:
+        """The current catalogue version (see ``write``)."""
+        async with self.read() as connection:
+            return await current_version(connection)
 
     async def retrying(self, attempt: Callable[[], Awaitable[T]]) -> T:
         """Run ``attempt`` (one whole transaction, and the undoing of whatever it did outside

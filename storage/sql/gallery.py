@@ -10,21 +10,15 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage import models
 from storage.enums import ErrorCode
 from storage.errors import FieldPath, MediaFailure
-from storage.models import utcnow
-
-image_t: sa.Table = models.Image.__table__  # type: ignore[attr-defined]
-video_t: sa.Table = models.Video.__table__  # type: ignore[attr-defined]
-downloadable_t: sa.Table = models.DownloadableImage.__table__  # type: ignore[attr-defined]
-
+from storage.sql.tables import downloadable_table, image_table, utcnow, video_table
 
 IMAGE_ORDER: tuple[sa.ColumnElement[object], ...] = (
-    sa.case((image_t.c.option.is_(None), 0), else_=1),
-    sa.func.coalesce(image_t.c.option, ""),
-    image_t.c.position,
-    image_t.c.id,
+    sa.case((image_table.c.option.is_(None), 0), else_=1),
+    sa.func.coalesce(image_table.c.option, ""),
+    image_table.c.position,
+    image_table.c.id,
 )
 """A product's images: the default gallery first, then option galleries by name, by position."""
 
@@ -38,16 +32,18 @@ class Gallery:
 
     @classmethod
     def images(cls, product_id: int, option: str | None) -> Gallery:
-        same_option = image_t.c.option.is_(None) if option is None else image_t.c.option == option
-        return cls(image_t, sa.and_(image_t.c.product_id == product_id, same_option))
+        same_option = (
+            image_table.c.option.is_(None) if option is None else image_table.c.option == option
+        )
+        return cls(image_table, sa.and_(image_table.c.product_id == product_id, same_option))
 
     @classmethod
     def videos(cls, product_id: int) -> Gallery:
-        return cls(video_t, video_t.c.product_id == product_id)
+        return cls(video_table, video_table.c.product_id == product_id)
 
     @classmethod
     def downloadables(cls, product_id: int) -> Gallery:
-        return cls(downloadable_t, downloadable_t.c.product_id == product_id)
+        return cls(downloadable_table, downloadable_table.c.product_id == product_id)
 
     async def order(self, session: AsyncSession) -> list[int]:
         """The ids in position order (ties, which only a crash could leave, by id)."""
@@ -100,7 +96,9 @@ class Gallery:
 
 
 async def insert_row(session: AsyncSession, table: sa.Table, **values: object) -> int:
-    """Insert one row with Core (no ORM flush) and return its id; timestamps default to now."""
+    """Insert one row with Core (no ORM flush) and return its id; the timestamps the table
+    has default to now."""
     now = utcnow()
-    statement = sa.insert(table).values(created_at=now, updated_at=now, **values)
+    stamps = {name: now for name in ("created_at", "updated_at") if name in table.c}
+    statement = sa.insert(table).values({**stamps, **values})
     return int((await session.execute(statement.returning(table.c.id))).scalar_one())

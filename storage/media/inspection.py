@@ -26,7 +26,8 @@ from PIL import Image
 
 from storage.enums import ErrorCode
 from storage.errors import FileRejected
-from storage.memory import DECODES
+from storage.media.formats import AVIF, GIF, JPEG, MP4, PNG, WEBP, MediaFormat
+from storage.media.memory import DECODES
 
 
 @dataclass(frozen=True)
@@ -52,17 +53,13 @@ class VideoInfo:
 
 
 @dataclass(frozen=True)
-class _ImageFormat:
-    pillow: str
-    mime_type: str
-    extension: str
-    description: str
-
-
-@dataclass(frozen=True)
 class _Sniffed:
-    kind: str | None  # a key of _IMAGE_FORMATS, "MP4", or None for anything else
+    kind: MediaFormat | None  # None for anything the gateway does not store
     description: str  # e.g. "a BMP image", to complete "The file is ..."
+
+    @classmethod
+    def of(cls, kind: MediaFormat) -> _Sniffed:
+        return cls(kind, kind.description)
 
 
 _HEAD_BYTES: Final = 4096
@@ -74,13 +71,6 @@ _SWAPPING_ORIENTATIONS: Final = frozenset({5, 6, 7, 8})
 # max_pixels have been decoded in total; frames beyond that are not checked.
 _ANIMATION_DECODE_FACTOR: Final = 4
 _MAX_BOXES: Final = 100_000
-
-_IMAGE_FORMATS: Final = {
-    "JPEG": _ImageFormat("JPEG", "image/jpeg", "jpg", "a JPEG image"),
-    "PNG": _ImageFormat("PNG", "image/png", "png", "a PNG image"),
-    "GIF": _ImageFormat("GIF", "image/gif", "gif", "a GIF image"),
-    "WEBP": _ImageFormat("WEBP", "image/webp", "webp", "a WebP image"),
-}
 
 _MP4_BRANDS: Final = frozenset(
     {
@@ -134,8 +124,8 @@ def inspect_image(path: Path, *, max_pixels: int, min_side: int) -> ImageInfo:
         if not head:
             raise FileRejected(ErrorCode.CORRUPT_FILE, "The file is empty.")
         sniffed = _sniff(head)
-        image_format = _IMAGE_FORMATS.get(sniffed.kind or "")
-        if image_format is None:
+        image_format = sniffed.kind
+        if image_format is None or not image_format.source:
             raise FileRejected(
                 ErrorCode.UNSUPPORTED_FORMAT,
                 f"The file is {sniffed.description}; {_ACCEPTED_IMAGES}.",
@@ -151,7 +141,7 @@ def inspect_image(path: Path, *, max_pixels: int, min_side: int) -> ImageInfo:
             f"The image is {width}x{height} pixels; both sides must be at least {min_side} pixels.",
         )
     return ImageInfo(
-        format=image_format.pillow,
+        format=image_format.name,
         mime_type=image_format.mime_type,
         extension=image_format.extension,
         width=width,
@@ -166,7 +156,7 @@ def inspect_video(path: Path) -> VideoInfo:
         if not head:
             raise FileRejected(ErrorCode.CORRUPT_FILE, "The file is empty.")
         sniffed = _sniff(head)
-        if sniffed.kind != "MP4":
+        if sniffed.kind is not MP4:
             raise FileRejected(
                 ErrorCode.UNSUPPORTED_FORMAT,
                 f"The file is {sniffed.description}; {_ACCEPTED_VIDEO}.",
@@ -181,14 +171,14 @@ def inspect_video(path: Path) -> VideoInfo:
 def _sniff(head: bytes) -> _Sniffed:
     """Classify the file from its first bytes."""
     if head.startswith(b"\xff\xd8\xff"):
-        return _Sniffed("JPEG", _IMAGE_FORMATS["JPEG"].description)
+        return _Sniffed.of(JPEG)
     if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return _Sniffed("PNG", _IMAGE_FORMATS["PNG"].description)
+        return _Sniffed.of(PNG)
     if head.startswith((b"GIF87a", b"GIF89a")):
-        return _Sniffed("GIF", _IMAGE_FORMATS["GIF"].description)
+        return _Sniffed.of(GIF)
     if head.startswith(b"RIFF") and len(head) >= 12:
         if head[8:12] == b"WEBP":
-            return _Sniffed("WEBP", _IMAGE_FORMATS["WEBP"].description)
+            return _Sniffed.of(WEBP)
         return _Sniffed(None, _RIFF_KINDS.get(head[8:12], "a RIFF file"))
     if head[4:8] == b"ftyp":
         return _sniff_ftyp(head)
@@ -205,13 +195,13 @@ def _sniff_ftyp(head: bytes) -> _Sniffed:
     brands = _ftyp_brands(head)
     if brands is None:
         # No brand to judge by: the box walk reports the damaged ftyp.
-        return _Sniffed("MP4", "an MP4 video")
+        return _Sniffed.of(MP4)
     if _AVIF_BRANDS.intersection(brands):
-        return _Sniffed(None, "an AVIF image")
+        return _Sniffed(None, AVIF.description)  # written as renditions, never accepted
     if _HEIF_BRANDS.intersection(brands):
         return _Sniffed(None, "a HEIF/HEIC image")
     if _MP4_BRANDS.intersection(brands):
-        return _Sniffed("MP4", "an MP4 video")
+        return _Sniffed.of(MP4)
     major = brands[0]
     if major == b"qt  ":
         return _Sniffed(None, "a QuickTime movie")
@@ -262,13 +252,11 @@ def _describe_text(head: bytes) -> str | None:
 # Images --------------------------------------------------------------------
 
 
-def _decode_image(
-    fh: BinaryIO, image_format: _ImageFormat, max_pixels: int
-) -> tuple[int, int, int]:
+def _decode_image(fh: BinaryIO, image_format: MediaFormat, max_pixels: int) -> tuple[int, int, int]:
     """Check the declared size, decode every pixel; return width, height and EXIF orientation."""
     try:
         # The image closes (and drops its pixels) before its share of the budget ends.
-        with ExitStack() as budget, Image.open(fh, formats=[image_format.pillow]) as img:
+        with ExitStack() as budget, Image.open(fh, formats=[image_format.name]) as img:
             width, height = img.size
             if width * height > max_pixels:
                 raise FileRejected(
@@ -390,8 +378,8 @@ def _read_mp4(reader: _BoxReader, file_size: int) -> VideoInfo:
                 video_track_found = True
                 width, height = size
     return VideoInfo(
-        mime_type="video/mp4",
-        extension="mp4",
+        mime_type=MP4.mime_type,
+        extension=MP4.extension,
         width=width,
         height=height,
         duration_seconds=duration,

@@ -4,19 +4,16 @@ counts requests per path, and can redirect, fail, stall or delay."""
 from __future__ import annotations
 
 import asyncio
-import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from server_process import free_port
+from support.threaded_server import serving
 
 
 @dataclass
@@ -52,19 +49,7 @@ class ImageServer:
 
 def running_server() -> Iterator[ImageServer]:
     """Start an ImageServer in a thread for the duration of the generator."""
-    state = ImageServer(port=free_port())
-    app = Starlette(routes=[Route("/{path:path}", state.handle)])
-    config = uvicorn.Config(app, host="127.0.0.1", port=state.port, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("the test image server did not start")
-        time.sleep(0.01)
-    try:
+    state = ImageServer()
+    with serving(Starlette(routes=[Route("/{path:path}", state.handle)])) as port:
+        state.port = port
         yield state
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)

@@ -1,5 +1,5 @@
 """The tables. Enumerations are stored as short strings so both SQLite and PostgreSQL read them
-without database enum types; the repository turns rows into plain read records."""
+without database enum types; ``records`` turns rows into plain read records."""
 
 from __future__ import annotations
 
@@ -116,3 +116,25 @@ class ApiToken(SQLModel, table=True):
     revoked_at: datetime | None = Field(
         default=None, sa_column=sa.Column(sa.DateTime(timezone=True), nullable=True)
     )
+
+
+class CatalogueVersion(SQLModel, table=True):
+    """One row (``id`` 1): a number that every write transaction raises before it commits, so
+    that an answer computed at a version is known to be current while the number is unchanged
+    (the gateway's response cache, in every process)."""
+
+    __tablename__ = "catalogue_version"
+
+    id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    version: int = Field(sa_type=sa.BigInteger)
+
+
+CATALOGUE_VERSION_ID = 1
+
+product_table: sa.Table = SQLModel.metadata.tables["product"]
+image_table: sa.Table = SQLModel.metadata.tables["image"]
+video_table: sa.Table = SQLModel.metadata.tables["video"]
+downloadable_table: sa.Table = SQLModel.metadata.tables["downloadable_image"]
+token_table: sa.Table = SQLModel.metadata.tables["api_token"]
+catalogue_version_table: sa.Table = SQLModel.metadata.tables["catalogue_version"]
+"""Typed handles of the tables above, for SQLAlchemy Core statements."""

@@ -1,0 +1,1 @@
+"""SQL: engine and sessions, tables, read records, gallery order, keyset pages, migrations."""
