@@ -24,7 +24,6 @@ import aiofiles.os
 import httpx
 import pytest
 import sqlalchemy as sa
-from asgi_lifespan import LifespanManager
 from PIL import Image
 from sqlalchemy import event
 from starlette.applications import Starlette
@@ -32,12 +31,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from gateway.app import create_app
 from gateway.settings import Settings
-from storage import tokens
 from storage.blobs import local as blobs_module
-from storage.enums import TokenScope
-from support.api import ERRORS, Api
+from support.api import ERRORS, Api, api_with
 from support.image_server import ImageServer, running_server
 from support.media_factory import image_bytes, mp4_bytes
 from support.threaded_server import serving
@@ -78,16 +74,10 @@ def server() -> Iterator[ImageServer]:
 async def api(settings: Settings) -> AsyncIterator[Api]:
     """An app that may fetch from 127.0.0.1 and renders nothing in the background (a
     rendition written after a request would race the checks of the temporary folder)."""
-    configured = settings.model_copy(
-        update={"fetch_allow_hosts": "127.0.0.1", "warm_renditions": False}
-    )
-    application = create_app(configured)
-    async with LifespanManager(application):
-        backend = application.state.backend
-        token, _ = await tokens.create_token(backend.db, "faults", TokenScope.WRITE)
-        transport = httpx.ASGITransport(app=application)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-            yield Api(c, token, backend, configured.media_root)
+    async with api_with(
+        settings, "faults", fetch_allow_hosts="127.0.0.1", warm_renditions=False
+    ) as api:
+        yield api
 
 
 # ---- the faults ----------------------------------------------------------------------------

@@ -23,15 +23,11 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
-from asgi_lifespan import LifespanManager
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
-from gateway.app import create_app
 from gateway.settings import Settings
-from storage import tokens
 from storage.blobs import blob_key
-from storage.enums import TokenScope
-from support.api import ERRORS, Api
+from support.api import ERRORS, Api, api_with
 from support.image_server import ImageServer, running_server
 from support.media_factory import image_bytes
 
@@ -70,16 +66,10 @@ def server() -> Iterator[ImageServer]:
 @pytest.fixture
 async def api(settings: Settings) -> AsyncIterator[Api]:
     """An app that may fetch from 127.0.0.1 and renders nothing in the background."""
-    configured = settings.model_copy(
-        update={"fetch_allow_hosts": "127.0.0.1", "warm_renditions": False}
-    )
-    application = create_app(configured)
-    async with LifespanManager(application):
-        backend = application.state.backend
-        token, _ = await tokens.create_token(backend.db, "locks", TokenScope.WRITE)
-        transport = httpx.ASGITransport(app=application)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-            yield Api(c, token, backend, configured.media_root)
+    async with api_with(
+        settings, "locks", fetch_allow_hosts="127.0.0.1", warm_renditions=False
+    ) as api:
+        yield api
 
 
 def contents(round_: int, count: int = FILES) -> list[bytes]:

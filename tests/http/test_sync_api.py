@@ -20,18 +20,14 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from gateway.app import create_app
 from gateway.settings import Settings
 from schema.ids import to_global_id
-from storage import tokens
-from storage.enums import TokenScope
-from support.api import ERRORS, IMAGE_FIELDS, Api
+from support.api import ERRORS, IMAGE_FIELDS, Api, api_with
 from support.image_server import ImageServer, running_server
 from support.media_factory import image_bytes
 from support.threaded_server import serving
@@ -136,16 +132,7 @@ async def gateway(settings: Settings) -> AsyncIterator[MakeApi]:
     async with AsyncExitStack() as stack:
 
         async def make(**overrides: Any) -> Api:
-            configured = settings.model_copy(update=overrides)
-            application = create_app(configured)
-            await stack.enter_async_context(LifespanManager(application))
-            backend = application.state.backend
-            token, _ = await tokens.create_token(backend.db, "sync", TokenScope.WRITE)
-            transport = httpx.ASGITransport(app=application)
-            client = await stack.enter_async_context(
-                httpx.AsyncClient(transport=transport, base_url="http://testserver")
-            )
-            return Api(client, token, backend, configured.media_root)
+            return await stack.enter_async_context(api_with(settings, "sync", **overrides))
 
         yield make
 

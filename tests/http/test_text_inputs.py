@@ -10,16 +10,12 @@ import base64
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 
-from gateway.app import create_app
 from gateway.settings import Settings
 from schema.errors import BAD_USER_INPUT
-from storage import tokens, validation
-from storage.enums import TokenScope
-from support.api import ERRORS, IMAGE_FIELDS, Api
+from storage import validation
+from support.api import ERRORS, IMAGE_FIELDS, Api, api_with
 from support.image_server import ImageServer, running_server
 from support.media_factory import image_bytes
 
@@ -319,14 +315,8 @@ def server() -> Iterator[ImageServer]:
 @pytest.fixture
 async def erp(settings: Settings) -> AsyncIterator[Api]:
     """A gateway whose fetcher may reach the test image server on 127.0.0.1."""
-    configured = settings.model_copy(update={"fetch_allow_hosts": "127.0.0.1"})
-    application = create_app(configured)
-    async with LifespanManager(application):
-        backend = application.state.backend
-        token, _ = await tokens.create_token(backend.db, "erp", TokenScope.WRITE)
-        transport = httpx.ASGITransport(app=application)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-            yield Api(c, token, backend, configured.media_root)
+    async with api_with(settings, "erp", fetch_allow_hosts="127.0.0.1") as api:
+        yield api
 
 
 async def test_a_sku_twice_in_one_bulk_runs_only_the_first(erp: Api, server: ImageServer) -> None:

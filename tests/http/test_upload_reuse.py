@@ -14,16 +14,12 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from PIL import Image as PILImage
 from python_multipart.multipart import DEFAULT_MAX_HEADER_SIZE
 
-from gateway.app import create_app
 from gateway.settings import Settings
-from storage import tokens
-from storage.enums import TokenScope
 from storage.errors import format_size
-from support.api import ERRORS, IMAGE_FIELDS, Api
+from support.api import ERRORS, IMAGE_FIELDS, Api, api_with
 from support.media_factory import image_bytes
 
 pytestmark = pytest.mark.anyio
@@ -125,14 +121,8 @@ async def test_a_file_read_by_a_refused_mutation_is_whole_for_the_next(api: Api)
 @pytest.fixture
 async def batch_api(settings: Settings) -> AsyncIterator[Api]:
     """A gateway that takes batches of two operations (run concurrently by Strawberry)."""
-    configured = settings.model_copy(update={"max_batch": 2})
-    application = create_app(configured)
-    async with LifespanManager(application):
-        backend = application.state.backend
-        token, _ = await tokens.create_token(backend.db, "batch", TokenScope.WRITE)
-        transport = httpx.ASGITransport(app=application)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-            yield Api(c, token, backend, configured.media_root)
+    async with api_with(settings, "batch", max_batch=2) as api:
+        yield api
 
 
 def noise_png(side: int) -> bytes:

@@ -11,20 +11,15 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import httpx
 import pytest
 import requests
-from asgi_lifespan import LifespanManager
 from moto.server import ThreadedMotoServer
 from PIL import Image
 
-from gateway.app import create_app
 from gateway.settings import Settings
-from storage import tokens
 from storage.blobs.s3 import CACHE_DIRECTORY, S3BlobStore
-from storage.enums import TokenScope
 from storage.gc import collect_garbage
-from support.api import ERRORS, Api
+from support.api import ERRORS, Api, api_with
 from support.media_factory import image_bytes
 
 BUCKET = "media"
@@ -68,17 +63,11 @@ def objects(s3: Any) -> set[str]:
 
 @pytest.fixture
 async def api(settings: Settings, s3: Any) -> AsyncIterator[Api]:
-    configured = settings.model_copy(
-        update={"storage_url": f"s3://{BUCKET}/{PREFIX}", "warm_renditions": False}
-    )
-    application = create_app(configured)
-    async with LifespanManager(application):
-        backend = application.state.backend
-        assert isinstance(backend.blobs, S3BlobStore)
-        token, _ = await tokens.create_token(backend.db, "s3", TokenScope.WRITE)
-        transport = httpx.ASGITransport(app=application)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-            yield Api(c, token, backend, configured.media_root)
+    async with api_with(
+        settings, "s3", storage_url=f"s3://{BUCKET}/{PREFIX}", warm_renditions=False
+    ) as api:
+        assert isinstance(api.backend.blobs, S3BlobStore)
+        yield api
 
 
 def path(url: str) -> str:

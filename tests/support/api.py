@@ -4,14 +4,21 @@ spec), and checks of what is stored in the database and on disk."""
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import sqlalchemy as sa
+from asgi_lifespan import LifespanManager
 
+from gateway.app import create_app
+from gateway.settings import Settings
+from storage import tokens
 from storage.backend import Backend
+from storage.enums import TokenScope
 
 PRODUCT_FIELDS = "id sku name createdAt updatedAt"
 IMAGE_FIELDS = (
@@ -145,3 +152,17 @@ class Api:
     async def assert_unchanged(self, before: tuple[Any, ...], *product_ids: str) -> None:
         assert await self.snapshot(*product_ids) == before
         await self.assert_consistent()
+
+
+@asynccontextmanager
+async def api_with(settings: Settings, token_name: str, **overrides: Any) -> AsyncIterator[Api]:
+    """An app on the test's database with ``overrides`` over its settings, run through its
+    lifespan, with an HTTP client and a write token named ``token_name``."""
+    configured = settings.model_copy(update=overrides)
+    application = create_app(configured)
+    async with LifespanManager(application):
+        backend: Backend = application.state.backend
+        token, _ = await tokens.create_token(backend.db, token_name, TokenScope.WRITE)
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            yield Api(c, token, backend, configured.media_root)
