@@ -5,8 +5,8 @@ queries revalidated without running them."""
 
 from __future__ import annotations
 
-import os
 import sqlite3
+import subprocess
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -26,6 +26,7 @@ from storage.sql import migrate
 from storage.sql.database import Database
 from storage.sql.tables import product_table
 from support.api import Api
+from support.server_process import gateway_env, running_gateway
 
 pytestmark = pytest.mark.anyio
 
@@ -105,6 +106,48 @@ async def test_a_write_through_another_gateway_is_seen(
     assert hits(app) == 1
 
 
+def process_hits(metrics: str) -> float:
+    """``response_cache_hits_total`` in another process's /metrics text."""
+    for line in metrics.splitlines():
+        if line.startswith("response_cache_hits_total "):
+            return float(line.split()[1])
+    raise AssertionError(f"no response_cache_hits_total in:\n{metrics}")
+
+
+async def test_writes_in_another_process_are_seen_both_ways(
+    app: Starlette, client: httpx.AsyncClient, api: Api, settings: Settings, tmp_path: Path
+) -> None:
+    """A second ``media-gateway serve`` process over the same database (the SQLite file, or
+    PostgreSQL under MEDIA_GATEWAY_TEST_POSTGRES): each one's cached answers give way to the
+    other's acknowledged writes."""
+    await api.create_product("RC-1")
+    env = gateway_env(
+        tmp_path / "second",
+        DATABASE_URL=settings.database_url,
+        MEDIA_ROOT=str(settings.media_root),
+        PUBLIC_URL="http://testserver",
+    )
+    with running_gateway(tmp_path / "second", env=env) as second:
+        auth = {"authorization": f"Bearer {api.token}"}
+        async with httpx.AsyncClient(base_url=second.base, timeout=30) as remote:
+            remote_api = Api(remote, api.token, api.backend, api.media_root)
+            # This process caches, the other writes.
+            assert skus(await read(client)) == ["RC-1"]
+            assert skus(await read(client)) == ["RC-1"]
+            assert hits(app) == 1
+            await remote_api.create_product("RC-2")
+            assert sorted(skus(await read(client))) == ["RC-1", "RC-2"]
+            # The other process caches, this one writes.
+            assert sorted(skus(await read(remote))) == ["RC-1", "RC-2"]
+            assert sorted(skus(await read(remote))) == ["RC-1", "RC-2"]
+            assert process_hits((await remote.get("/metrics")).text) == 1
+            await api.create_product("RC-3")
+            assert sorted(skus(await read(remote))) == ["RC-1", "RC-2", "RC-3"]
+            # A write's own reader, through the other process, with a token: never cached.
+            assert sorted(skus(await read(remote, **auth))) == ["RC-1", "RC-2", "RC-3"]
+            assert process_hits((await remote.get("/metrics")).text) == 1
+
+
 async def test_a_write_still_open_is_seen_once_committed(
     app: Starlette, client: httpx.AsyncClient, api: Api
 ) -> None:
@@ -117,27 +160,69 @@ async def test_a_write_still_open_is_seen_once_committed(
     assert after["data"]["products"]["edges"][0]["node"]["name"] == "new"
 
 
-@pytest.mark.skipif(
-    os.environ.get("MEDIA_GATEWAY_TEST_POSTGRES") == "1",
-    reason="commits through a second SQLite connection",
-)
+class HeldWrite:
+    """A write transaction held open on a connection of its own, outside the gateway: a
+    second sqlite3 connection to the file, or a psql session on PostgreSQL."""
+
+    CHANGE = (
+        "UPDATE product SET name = 'new'",
+        "UPDATE catalogue_version SET version = version + 1",
+    )
+
+    def __init__(self, database_url: str) -> None:
+        self.open = False
+        self.sqlite: sqlite3.Connection | None = None
+        self.psql: subprocess.Popen[str] | None = None
+        if database_url.startswith("sqlite"):
+            path = database_url.removeprefix("sqlite+aiosqlite:///")
+            self.sqlite = sqlite3.connect(path, isolation_level=None)
+        else:
+            dsn = database_url.replace("postgresql+asyncpg://", "postgresql://")
+            command = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", dsn]
+            self.psql = subprocess.Popen(
+                command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+            )
+
+    def begin(self) -> None:
+        self._run("BEGIN" if self.psql else "BEGIN IMMEDIATE", *self.CHANGE)
+        self.open = True
+
+    def commit(self) -> None:
+        self._run("COMMIT")
+        self.open = False
+
+    def close(self) -> None:
+        if self.sqlite is not None:
+            self.sqlite.close()
+        if self.psql is not None and self.psql.stdin is not None:
+            self.psql.stdin.close()
+            self.psql.wait(10)
+
+    def _run(self, *statements: str) -> None:
+        if self.sqlite is not None:
+            for statement in statements:
+                self.sqlite.execute(statement)
+            return
+        assert self.psql is not None and self.psql.stdin and self.psql.stdout
+        self.psql.stdin.write("".join(f"{s};\n" for s in statements) + "\\echo done\n")
+        self.psql.stdin.flush()
+        assert self.psql.stdout.readline().strip() == "done"
+
+
 async def test_a_write_committed_while_a_read_runs_is_never_hidden(
     app: Starlette, client: httpx.AsyncClient, api: Api, settings: Settings
 ) -> None:
     """The write commits after the read loaded the old row: that answer must never be
     served once the commit is acknowledged."""
     await api.create_product("RC-1", name="old")
-    path = settings.database_url.removeprefix("sqlite+aiosqlite:///")
-    writer = sqlite3.connect(path, isolation_level=None)
-    writer.execute("BEGIN IMMEDIATE")
-    writer.execute("UPDATE product SET name = 'new'")
-    writer.execute("UPDATE catalogue_version SET version = version + 1")
+    writer = HeldWrite(settings.database_url)
+    writer.begin()
     engine = api.backend.db.read_engine.sync_engine
 
     def commit_after_product_read(*args: Any) -> None:
         statement = str(args[2])
-        if writer.in_transaction and "product" in statement and "catalogue" not in statement:
-            writer.execute("COMMIT")
+        if writer.open and "product" in statement and "catalogue" not in statement:
+            writer.commit()
 
     event.listen(engine, "after_cursor_execute", commit_after_product_read)
     try:
@@ -145,6 +230,7 @@ async def test_a_write_committed_while_a_read_runs_is_never_hidden(
     finally:
         event.remove(engine, "after_cursor_execute", commit_after_product_read)
         writer.close()
+    assert not writer.open, "the write never committed during the read"
     assert raced["data"]["products"]["edges"][0]["node"]["name"] == "old"
     after = await read(client)
     assert after["data"]["products"]["edges"][0]["node"]["name"] == "new"
