@@ -188,7 +188,8 @@ def _limited(receive: Receive, limit: int, idle: float) -> Receive:
     async def wrapped() -> Message:
         nonlocal seen
         try:
-            message = await asyncio.wait_for(receive(), idle)
+            async with asyncio.timeout(idle):  # no task per message, as wait_for makes
+                message = await receive()
         except TimeoutError:
             raise BodyStalled(idle) from None
         if message["type"] == "http.request":
