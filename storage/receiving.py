@@ -103,12 +103,20 @@ async def _body(fetcher: Fetcher, url: str, limit: int) -> AsyncIterator[bytes]:
 async def _receive(
     backend: Backend, content: Incoming | Arrived, limit: int, inspect: partial[Info]
 ) -> Received[Info]:
+    owned = isinstance(content, Incoming)
     try:
         temp = await _temporary(backend, content, limit)
     except FileRejected as rejected:
         raise MediaFailure.one(content.field, rejected.code, rejected.message) from None
-    info = await _inspect(backend, content, temp, inspect)
-    return Received(temp, info, owned=isinstance(content, Incoming))
+    try:
+        info = await anyio.to_thread.run_sync(inspect, temp.path)
+    except BaseException as exc:
+        if owned:
+            await backend.blobs.discard(temp)
+        if isinstance(exc, FileRejected):
+            raise MediaFailure.one(content.field, exc.code, exc.message) from None
+        raise
+    return Received(temp, info, owned)
 
 
 async def _temporary(backend: Backend, content: Incoming | Arrived, limit: int) -> TempBlob:
@@ -122,24 +130,6 @@ async def _temporary(backend: Backend, content: Incoming | Arrived, limit: int) 
     if content.file.temp.size > limit:
         raise too_large(limit)
     return content.file.temp
-
-
-async def _inspect(
-    backend: Backend, content: Incoming | Arrived, temp: TempBlob, inspect: partial[Info]
-) -> Info:
-    try:
-        return await anyio.to_thread.run_sync(inspect, temp.path)
-    except FileRejected as rejected:
-        await _discard_own(backend, content, temp)
-        raise MediaFailure.one(content.field, rejected.code, rejected.message) from None
-    except BaseException:
-        await _discard_own(backend, content, temp)
-        raise
-
-
-async def _discard_own(backend: Backend, content: Incoming | Arrived, temp: TempBlob) -> None:
-    if isinstance(content, Incoming):
-        await backend.blobs.discard(temp)
 
 
 async def done_with(backend: Backend, received: Received[Info]) -> None:

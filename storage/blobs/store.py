@@ -1,5 +1,6 @@
 """The blob store interface. Bytes arrive as a stream: :meth:`BlobStore.receive` writes them
-to a temporary blob while hashing and counting (stopping at the size limit), the caller
+to a temporary blob while hashing and counting (stopping at the size limit), or the caller
+hands them over as they come to the writer of :meth:`BlobStore.new_temporary`; the caller
 inspects the temporary file, :meth:`BlobStore.commit` stores it under its key atomically
 (keeping the temporary blob, so that a transaction that is run again can commit it again),
 and :meth:`BlobStore.discard` removes the temporary blob at the end. No store holds a whole

@@ -20,7 +20,7 @@ from typing import BinaryIO
 from storage.blobs.store import TempBlob
 from storage.errors import too_large
 
-BATCH = 1024 * 1024
+BATCH = 4 * 1024 * 1024
 """Bytes hashed and written per worker-thread call."""
 
 WRITE_BEHIND = 16 * 1024 * 1024
@@ -95,8 +95,7 @@ class TempWriter:
         await self._wait()
         if not self._batch:
             return
-        batch = self._batch[0] if len(self._batch) == 1 else b"".join(self._batch)
-        self._batch, self._batched = [], 0
+        batch, self._batch, self._batched = self._batch, [], 0
         self._job = _WORKERS.submit(self._put, batch)
 
     async def _wait(self) -> None:
@@ -104,11 +103,14 @@ class TempWriter:
             await asyncio.wrap_future(self._job)
             self._job = None
 
-    def _put(self, batch: bytes) -> None:
-        self._digest.update(batch)
-        _write_all(self._file, batch)
+    def _put(self, batch: list[bytes]) -> None:
+        """Hash and write the chunks as they are (joining them would copy them while holding
+        the GIL; hashing and writing each release it)."""
         behind = self._written - self._written % WRITE_BEHIND
-        self._written += len(batch)
+        for chunk in batch:
+            self._digest.update(chunk)
+            _write_all(self._file, chunk)
+            self._written += len(chunk)
         if self._written - behind >= WRITE_BEHIND and hasattr(os, "posix_fadvise"):
             os.posix_fadvise(self._file.fileno(), behind, WRITE_BEHIND, os.POSIX_FADV_DONTNEED)
 
