@@ -4,7 +4,7 @@
 The caller (a loop reading a request or a download) hands over chunks; they are gathered into
 batches of :data:`BATCH` bytes, and each batch is hashed and written in a worker thread while
 the caller reads the next one (hashlib and file writes release the GIL, so both cores work).
-At most one batch is in flight per blob: memory stays at about two batches whatever the size
+At most one batch is in flight per blob: memory stays at a few batches whatever the size
 of the file, and a disk slower than the sender slows the reading down.
 """
 
@@ -20,7 +20,7 @@ from typing import BinaryIO
 from storage.blobs.store import TempBlob
 from storage.errors import too_large
 
-BATCH = 4 * 1024 * 1024
+BATCH = 2 * 1024 * 1024
 """Bytes hashed and written per worker-thread call."""
 
 WRITE_BEHIND = 16 * 1024 * 1024
@@ -95,7 +95,8 @@ class TempWriter:
         await self._wait()
         if not self._batch:
             return
-        batch, self._batch, self._batched = self._batch, [], 0
+        batch = self._batch[0] if len(self._batch) == 1 else b"".join(self._batch)
+        self._batch, self._batched = [], 0
         self._job = _WORKERS.submit(self._put, batch)
 
     async def _wait(self) -> None:
@@ -103,14 +104,14 @@ class TempWriter:
             await asyncio.wrap_future(self._job)
             self._job = None
 
-    def _put(self, batch: list[bytes]) -> None:
-        """Hash and write the chunks as they are (joining them would copy them while holding
-        the GIL; hashing and writing each release it)."""
+    def _put(self, batch: bytes) -> None:
+        """Hash and write one joined batch: the thread takes the GIL back after each call,
+        which costs a switch with the event loop's thread, so a call per chunk would cost
+        thousands of them per file."""
         behind = self._written - self._written % WRITE_BEHIND
-        for chunk in batch:
-            self._digest.update(chunk)
-            _write_all(self._file, chunk)
-            self._written += len(chunk)
+        self._digest.update(batch)
+        _write_all(self._file, batch)
+        self._written += len(batch)
         if self._written - behind >= WRITE_BEHIND and hasattr(os, "posix_fadvise"):
             os.posix_fadvise(self._file.fileno(), behind, WRITE_BEHIND, os.POSIX_FADV_DONTNEED)
 
