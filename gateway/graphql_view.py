@@ -50,6 +50,7 @@ from gateway.graphql_http import (
     outcome,
 )
 from gateway.metrics import Metrics
+from gateway.multipart import MultipartLimits, StreamedFormAdapter, close_form, receive_form
 from gateway.request_context import note_operation
 from gateway.response_cache import Answer, ResponseCache, request_key, version_etag
 from gateway.settings import Settings
@@ -60,7 +61,8 @@ from storage.errors import format_size
 from storage.sql.database import DatabaseBusy
 
 OVER_LIMIT_MESSAGES = ("Too many files", "Too many fields", "Part exceeded", "Field exceeded")
-"""How Starlette's multipart parser starts the messages of its limits (the rest is malformed)."""
+"""How the multipart parsers (Starlette's and gateway/multipart.py) start the messages of
+their limits (the rest is malformed)."""
 
 PART_HEADERS_LIMIT = (
     f"The headers of a multipart part are over the limit: at most {DEFAULT_MAX_HEADER_COUNT} "
@@ -68,8 +70,8 @@ PART_HEADERS_LIMIT = (
     "the filename of a file part (media are stored under the hash of their bytes): send a "
     "short one."
 )
-"""Starlette's multipart parser keeps python-multipart's header limits and cannot be given
-others; a long client filename is the usual way past them."""
+"""The multipart parser (gateway/multipart.py) keeps python-multipart's default header limits;
+a long client filename is the usual way past them."""
 
 EXCHANGE = "media_gateway.graphql"
 """The scope key of the request's ``Exchange``."""
@@ -186,7 +188,8 @@ def _limited(receive: Receive, limit: int, idle: float) -> Receive:
     async def wrapped() -> Message:
         nonlocal seen
         try:
-            message = await asyncio.wait_for(receive(), idle)
+            async with asyncio.timeout(idle):  # no task per message, as wait_for makes
+                message = await receive()
         except TimeoutError:
             raise BodyStalled(idle) from None
         if message["type"] == "http.request":
@@ -210,6 +213,8 @@ def error_response(
 
 
 class GatewayGraphQL(GraphQL[Context, None]):
+    request_adapter_class = StreamedFormAdapter
+
     def __init__(
         self, schema: object, backend: Backend, settings: Settings, metrics: Metrics
     ) -> None:
@@ -219,6 +224,12 @@ class GatewayGraphQL(GraphQL[Context, None]):
         self.backend = backend
         self.settings = settings
         self.metrics = metrics
+        self.multipart_limits = MultipartLimits(
+            max_files=settings.max_files,
+            max_fields=settings.max_fields,
+            max_text_part_bytes=settings.max_text_part_bytes,
+            max_file_bytes=settings.max_file_bytes,
+        )
         self.cache = (
             ResponseCache(settings.response_cache_bytes, metrics)
             if settings.response_cache
@@ -252,6 +263,7 @@ class GatewayGraphQL(GraphQL[Context, None]):
         try:
             await response(scope, receive, send)
         finally:
+            close_form(scope)
             await request.close()
 
     async def _respond(self, request: Request, headers: Headers, limit: int) -> Response:
@@ -297,16 +309,8 @@ class GatewayGraphQL(GraphQL[Context, None]):
             if request.method == "POST" and headers.get("content-type", "").startswith(
                 "multipart/form-data"
             ):
-                # Parsed here, with limits; the view then reads the cached form.
-                try:
-                    await request.form(
-                        max_files=self.settings.max_files,
-                        max_fields=self.settings.max_fields,
-                        max_part_size=self.settings.max_text_part_bytes,
-                    )
-                except HTTPException as exc:
-                    # Inside an app, Starlette turns the parser's MultiPartException into a 400.
-                    raise MultiPartException(str(exc.detail)) from exc
+                # Streamed here, with limits (gateway/multipart.py); the view then reads it.
+                await receive_form(request, self.backend.blobs, self.multipart_limits)
             cached = await self._cached(request, headers, exchange)
             if cached is not None:
                 return cached
@@ -540,8 +544,8 @@ class GatewayGraphQL(GraphQL[Context, None]):
 
 
 def _over_header_limits(exc: BaseException) -> bool:
-    """Whether python-multipart's header limits are what Starlette's "Invalid multipart data."
-    (through its HTTPException and our MultiPartException) stands for."""
+    """Whether python-multipart's header limits are what the parser's "Invalid multipart data."
+    stands for."""
     cause: BaseException | None = exc
     while cause is not None:
         if isinstance(cause, MultipartParseError) and str(cause).startswith("Maximum header"):

@@ -105,6 +105,11 @@ class Settings(BaseSettings):
         )
 
     @property
+    def max_file_bytes(self) -> int:
+        """The largest file any upload takes: a multipart file part over it is refused."""
+        return max(self.max_image_bytes, self.max_video_bytes)
+
+    @property
     def max_multipart_bytes(self) -> int:
         """A multipart body may carry one video or ``max_files`` images, plus its text parts."""
         files = max(self.max_video_bytes, self.max_files * self.max_image_bytes)

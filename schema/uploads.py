@@ -1,59 +1,29 @@
-"""File content from the request (multipart parts or base64 strings) as ``Incoming`` streams."""
+"""File content from the request: multipart parts (already received) and base64 strings."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import re
 from collections.abc import AsyncIterator
-from typing import Any, Protocol
-from weakref import WeakKeyDictionary
 
 from storage import validation
 from storage.enums import ErrorCode
 from storage.errors import FieldPath, MediaFailure
-from storage.receiving import Incoming
+from storage.receiving import Arrived, Incoming, ReceivedFile
 
-CHUNK_SIZE = 64 * 1024
 FILENAME = re.compile(r"[A-Za-z0-9._-]+")
-
-
-class UploadedFile(Protocol):
-    """What the multipart parser hands over for a file part (Starlette's ``UploadFile``)."""
-
-    async def read(self, size: int = -1) -> bytes: ...
-    async def seek(self, offset: int) -> None: ...
-
-
-_POSITIONS: WeakKeyDictionary[Any, asyncio.Lock] = WeakKeyDictionary()
-"""One lock per file part: a part may be used by several mutations or operations of one
-request (aliases, one part mapped to two variables, a batch), each reading all of it."""
-
-
-async def _read(upload: UploadedFile) -> AsyncIterator[bytes]:
-    """The whole file from its start, whoever else reads it: each chunk is read at this
-    reader's own offset, under the part's lock (the file has one shared position)."""
-    lock = _POSITIONS.setdefault(upload, asyncio.Lock())
-    offset = 0
-    while True:
-        async with lock:
-            await upload.seek(offset)
-            chunk = await upload.read(CHUNK_SIZE)
-        if not chunk:
-            return
-        offset += len(chunk)
-        yield chunk
 
 
 async def _once(data: bytes) -> AsyncIterator[bytes]:
     yield data
 
 
-def from_upload(upload: Any, field: FieldPath) -> Incoming:
-    if not hasattr(upload, "read"):
+def from_upload(upload: object, field: FieldPath) -> Arrived:
+    """A multipart file part (received by the gateway before the operation ran) as content."""
+    if not isinstance(upload, ReceivedFile):
         raise MediaFailure.one(field, ErrorCode.INVALID, "This is not a file part.")
-    return Incoming(_read(upload), field)
+    return Arrived(upload, field)
 
 
 def from_base64(text: str, field: FieldPath) -> Incoming:

@@ -40,6 +40,13 @@ class FileRejected(Exception):
         self.message = message
 
 
+def too_large(limit: int) -> FileRejected:
+    """The rejection of a file over ``limit`` bytes."""
+    return FileRejected(
+        ErrorCode.FILE_TOO_LARGE, f"The file is over the limit of {format_size(limit)}."
+    )
+
+
 def format_size(size: int) -> str:
     """``size`` bytes for people: ``"10 MiB"``, ``"1.5 KiB (1536 bytes)"``, ``"900 bytes"``."""
     for unit, factor in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):

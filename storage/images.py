@@ -15,7 +15,14 @@ from storage.backend import Backend, BlobChanges, ProductRef
 from storage.enums import ErrorCode, ImageType, MediaSource
 from storage.errors import FieldPath, MediaFailure, Problem
 from storage.media import ImageInfo
-from storage.receiving import Content, FromUrl, Received, receive_image, url_problems
+from storage.receiving import (
+    Content,
+    FromUrl,
+    Received,
+    done_with,
+    receive_image,
+    url_problems,
+)
 from storage.sql.gallery import Gallery, insert_row
 from storage.sql.tables import downloadable_table, image_table, utcnow
 
@@ -112,7 +119,7 @@ async def upload_images(backend: Backend, images: Sequence[NewImage]) -> list[in
         return ids
     finally:
         for item in received:
-            await backend.blobs.discard(item.file.temp)
+            await done_with(backend, item.file)
 
 
 async def upload_image(backend: Backend, image: NewImage) -> int:

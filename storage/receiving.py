@@ -1,5 +1,7 @@
 """Receive an uploaded or downloaded file: stream it to a temporary blob (hashing, counting,
-stopping at the byte limit), then sniff and measure it in a worker thread."""
+stopping at the byte limit), or take one that already arrived in a temporary blob (a
+multipart file part, written there while the request streamed in), then sniff and measure
+it in a worker thread."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import anyio.to_thread
 from storage import validation
 from storage.backend import Backend
 from storage.blobs import TempBlob, blob_key
-from storage.errors import FieldPath, FileRejected, MediaFailure, Problem
+from storage.errors import FieldPath, FileRejected, MediaFailure, Problem, too_large
 from storage.fetch import Fetcher, check_url
 from storage.media import ImageInfo, VideoInfo, inspect_image, inspect_video
 
@@ -37,7 +39,26 @@ class FromUrl:
     field: FieldPath
 
 
-Content = Incoming | FromUrl
+@dataclass(frozen=True)
+class ReceivedFile:
+    """A file that arrived in a temporary blob of the backend's store before any use case
+    ran (a multipart file part), or the error that stopped its writing (a full disk), raised
+    where it is used. Whoever received it owns the blob and discards it once every use is
+    over: a request may use one file several times."""
+
+    temp: TempBlob | None
+    error: Exception | None = None
+
+
+@dataclass(frozen=True)
+class Arrived:
+    """A received file as the content of one input field."""
+
+    file: ReceivedFile
+    field: FieldPath
+
+
+Content = Incoming | FromUrl | Arrived
 
 
 @dataclass(frozen=True)
@@ -46,6 +67,8 @@ class Received(Generic[Info]):
 
     temp: TempBlob
     info: Info
+    owned: bool = True
+    """Whether the temporary blob is the use case's to discard (not an ``Arrived`` file's)."""
 
     @property
     def key(self) -> str:
@@ -78,21 +101,42 @@ async def _body(fetcher: Fetcher, url: str, limit: int) -> AsyncIterator[bytes]:
 
 
 async def _receive(
-    backend: Backend, incoming: Incoming, limit: int, inspect: partial[Info]
+    backend: Backend, content: Incoming | Arrived, limit: int, inspect: partial[Info]
 ) -> Received[Info]:
+    owned = isinstance(content, Incoming)
     try:
-        temp = await backend.blobs.receive(incoming.chunks, limit=limit)
+        temp = await _temporary(backend, content, limit)
     except FileRejected as rejected:
-        raise MediaFailure.one(incoming.field, rejected.code, rejected.message) from None
+        raise MediaFailure.one(content.field, rejected.code, rejected.message) from None
     try:
         info = await anyio.to_thread.run_sync(inspect, temp.path)
-    except FileRejected as rejected:
-        await backend.blobs.discard(temp)
-        raise MediaFailure.one(incoming.field, rejected.code, rejected.message) from None
-    except BaseException:
-        await backend.blobs.discard(temp)
+    except BaseException as exc:
+        if owned:
+            await backend.blobs.discard(temp)
+        if isinstance(exc, FileRejected):
+            raise MediaFailure.one(content.field, exc.code, exc.message) from None
         raise
-    return Received(temp, info)
+    return Received(temp, info, owned)
+
+
+async def _temporary(backend: Backend, content: Incoming | Arrived, limit: int) -> TempBlob:
+    """The temporary blob of the content: streamed to one now, or the one it arrived in."""
+    if isinstance(content, Incoming):
+        return await backend.blobs.receive(content.chunks, limit=limit)
+    if content.file.error is not None:
+        raise content.file.error
+    if content.file.temp is None:
+        raise ValueError("A received file has a temporary blob or an error.")
+    if content.file.temp.size > limit:
+        raise too_large(limit)
+    return content.file.temp
+
+
+async def done_with(backend: Backend, received: Received[Info]) -> None:
+    """The end of a use case's work with a received file: its temporary blob is discarded
+    unless it belongs to whoever received it (``Arrived``)."""
+    if received.owned:
+        await backend.blobs.discard(received.temp)
 
 
 async def receive_image(backend: Backend, content: Content) -> Received[ImageInfo]:
@@ -106,5 +150,5 @@ async def receive_image(backend: Backend, content: Content) -> Received[ImageInf
     return await _receive(backend, content, limits.max_image_bytes, inspect)
 
 
-async def receive_video(backend: Backend, incoming: Incoming) -> Received[VideoInfo]:
-    return await _receive(backend, incoming, backend.limits.max_video_bytes, partial(inspect_video))
+async def receive_video(backend: Backend, content: Incoming | Arrived) -> Received[VideoInfo]:
+    return await _receive(backend, content, backend.limits.max_video_bytes, partial(inspect_video))

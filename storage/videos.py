@@ -12,7 +12,7 @@ from storage import validation
 from storage.backend import Backend, BlobChanges, ProductRef
 from storage.enums import ErrorCode, MediaSource
 from storage.errors import FieldPath, MediaFailure
-from storage.receiving import Incoming, receive_video
+from storage.receiving import Arrived, Incoming, done_with, receive_video
 from storage.sql.gallery import Gallery, insert_row
 from storage.sql.tables import utcnow, video_table
 
@@ -20,7 +20,7 @@ from storage.sql.tables import utcnow, video_table
 @dataclass(frozen=True)
 class NewVideo:
     product: ProductRef
-    content: Incoming
+    content: Incoming | Arrived
     position: int | None = None
     source: MediaSource = MediaSource.UPLOAD
 
@@ -66,7 +66,7 @@ async def upload_video(backend: Backend, video: NewVideo) -> int:
     try:
         video_id = await backend.blob_transaction(work, {key: temp})
     finally:
-        await backend.blobs.discard(temp)
+        await done_with(backend, file)
     backend.events.media_uploaded("video", temp.size)
     return video_id
 

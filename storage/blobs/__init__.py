@@ -1,6 +1,6 @@
 """Blob stores: content-addressed keys, the store interface, the local and S3-compatible
-stores, temporary files. The S3 store (``storage.blobs.s3``) is imported only where it is
-configured, so boto3 loads only then."""
+stores, temporary files and their writer. The S3 store (``storage.blobs.s3``) is imported
+only where it is configured, so boto3 loads only then."""
 
 from storage.blobs.keys import (
     KEY_PATTERN,
@@ -13,6 +13,7 @@ from storage.blobs.keys import (
 )
 from storage.blobs.local import LocalBlobStore
 from storage.blobs.store import DEFAULT_TEMPORARY_AGE, TEMP_DIRECTORY, BlobStore, TempBlob
+from storage.blobs.writer import TempWriter
 
 __all__ = [
     "DEFAULT_TEMPORARY_AGE",
@@ -22,6 +23,7 @@ __all__ = [
     "BlobStore",
     "LocalBlobStore",
     "TempBlob",
+    "TempWriter",
     "blob_key",
     "content_type_for",
     "is_media_key",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import shutil
 import stat
@@ -20,8 +19,7 @@ import anyio.to_thread
 from storage.blobs.keys import FOLDER_PATTERN, KEY_PATTERN, SHA256_PATTERN, is_media_key, sha256_of
 from storage.blobs.store import DEFAULT_TEMPORARY_AGE, TEMP_DIRECTORY, TempBlob
 from storage.blobs.tempfiles import temp_name, writer_is_gone
-from storage.enums import ErrorCode
-from storage.errors import FileRejected, format_size
+from storage.blobs.writer import TempWriter
 
 _TEMP_SUFFIX = ".part"
 
@@ -48,27 +46,18 @@ class LocalBlobStore:
     async def local_copy(self, key: str) -> Path:
         return self.path_for(key)
 
+    def new_temporary(self, *, limit: int) -> TempWriter:
+        return TempWriter(self._temp_root / temp_name(_TEMP_SUFFIX), limit)
+
     async def receive(self, chunks: AsyncIterable[bytes], *, limit: int) -> TempBlob:
-        if limit < 0:
-            raise ValueError("limit must not be negative")
-        path = self._temp_root / temp_name(_TEMP_SUFFIX)
-        digest = hashlib.sha256()
-        size = 0
+        writer = self.new_temporary(limit=limit)
         try:
-            async with aiofiles.open(path, "xb") as file:
-                async for chunk in chunks:
-                    size += len(chunk)
-                    if size > limit:
-                        raise FileRejected(
-                            ErrorCode.FILE_TOO_LARGE,
-                            f"The file is over the limit of {format_size(limit)}.",
-                        )
-                    digest.update(chunk)
-                    await file.write(chunk)
+            async for chunk in chunks:
+                await writer.write(chunk)
+            return await writer.finish()
         except BaseException:
-            _remove_now(path)
+            writer.discard()
             raise
-        return TempBlob(path=path, sha256=digest.hexdigest(), size=size)
 
     async def discard(self, temp: TempBlob) -> None:
         await _remove_missing_ok(self.checked_temp_path(temp))

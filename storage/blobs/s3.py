@@ -49,6 +49,7 @@ from storage.blobs import (
     sha256_of,
 )
 from storage.blobs.tempfiles import temp_name
+from storage.blobs.writer import TempWriter
 
 CACHE_DIRECTORY = ".s3-cache"
 """Folder of the work directory with local copies of originals."""
@@ -219,6 +220,9 @@ class S3BlobStore:
             )
 
     # -- BlobStore -------------------------------------------------------------
+
+    def new_temporary(self, *, limit: int) -> TempWriter:
+        return self._temps.new_temporary(limit=limit)
 
     async def receive(self, chunks: AsyncIterable[bytes], *, limit: int) -> TempBlob:
         return await self._temps.receive(chunks, limit=limit)

@@ -1,5 +1,6 @@
 """The blob store interface. Bytes arrive as a stream: :meth:`BlobStore.receive` writes them
-to a temporary blob while hashing and counting (stopping at the size limit), the caller
+to a temporary blob while hashing and counting (stopping at the size limit), or the caller
+hands them over as they come to the writer of :meth:`BlobStore.new_temporary`; the caller
 inspects the temporary file, :meth:`BlobStore.commit` stores it under its key atomically
 (keeping the temporary blob, so that a transaction that is run again can commit it again),
 and :meth:`BlobStore.discard` removes the temporary blob at the end. No store holds a whole
@@ -10,7 +11,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from storage.blobs.writer import TempWriter
 
 TEMP_DIRECTORY = ".tmp"
 """Folder under the root for blobs being received; no key can start with it."""
@@ -32,6 +36,12 @@ class TempBlob:
 
 class BlobStore(Protocol):
     """Where blobs live; every method is safe to call from several processes at once."""
+
+    def new_temporary(self, *, limit: int) -> TempWriter:
+        """A new temporary blob to write, for a caller that has bytes to hand over as they
+        arrive (a multipart request's file part) rather than a stream to read; the caller
+        finishes or discards it."""
+        ...
 
     async def receive(self, chunks: AsyncIterable[bytes], *, limit: int) -> TempBlob:
         """Stream ``chunks`` to a new temporary blob while hashing and counting them.

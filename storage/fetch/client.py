@@ -36,7 +36,7 @@ import anyio
 import httpx
 
 from storage.enums import ErrorCode
-from storage.errors import FileRejected, format_size
+from storage.errors import FileRejected, format_size, too_large
 from storage.fetch.policy import FetchPolicy, IPAddress, address_allowed, checked_url
 from storage.fetch.transport import PinnedTransport, pinned
 
@@ -79,10 +79,7 @@ class _Body:
             raise _download_failed(self._host, error) from None
         self._received += len(chunk)
         if self._received > self._limit:
-            raise FileRejected(
-                ErrorCode.FILE_TOO_LARGE,
-                f"The file is over the limit of {format_size(self._limit)}.",
-            )
+            raise too_large(self._limit)
         return chunk
 
     async def aclose(self) -> None:

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import aiofiles
 import aiofiles.os
@@ -33,6 +33,7 @@ from starlette.routing import Route
 
 from gateway.settings import Settings
 from storage.blobs import local as blobs_module
+from storage.blobs import writer as writer_module
 from support.api import ERRORS, Api, api_with
 from support.image_server import ImageServer, running_server
 from support.media_factory import image_bytes, mp4_bytes
@@ -95,39 +96,25 @@ class Fault:
 
 
 class _FailingFile:
-    """An aiofiles file whose writes fail once ``allowed`` bytes were written."""
+    """A temporary blob's file whose writes fail once ``allowed`` bytes were written."""
 
-    def __init__(self, file: Any, fault: Fault, allowed: int, code: int) -> None:
+    def __init__(self, file: BinaryIO, fault: Fault, allowed: int, code: int) -> None:
         self._file = file
         self._fault = fault
         self._left = allowed
         self._code = code
 
-    async def write(self, data: bytes) -> int:
+    def write(self, data: bytes) -> int:
         if len(data) > self._left:
-            await self._file.write(data[: self._left])  # a partial write, then the error
-            await self._file.flush()
+            self._file.write(bytes(data[: self._left]))  # a partial write, then the error
             self._left = 0
             self._fault.strikes += 1
             raise disk_error(self._code)
         self._left -= len(data)
-        written: int = await self._file.write(data)
-        return written
+        return self._file.write(data) or 0
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._file, name)
-
-
-class _FailingOpen:
-    def __init__(self, opened: Any, fault: Fault, allowed: int, code: int) -> None:
-        self._opened = opened
-        self._args = (fault, allowed, code)
-
-    async def __aenter__(self) -> _FailingFile:
-        return _FailingFile(await self._opened.__aenter__(), *self._args)
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self._opened.__aexit__(*exc)
 
 
 @contextmanager
@@ -137,16 +124,16 @@ def failing_temp_writes(
     """Writes of temporary blobs (files created in the store's .tmp) fail after ``allowed``
     bytes each; every other file opens as usual."""
     fault = Fault()
-    real_open = aiofiles.open
+    real_create = writer_module._create
 
-    def open_(path: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
-        opened = real_open(path, mode, *args, **kwargs)
-        if mode == "xb" and Path(path).parent.name == blobs_module.TEMP_DIRECTORY:
-            return _FailingOpen(opened, fault, allowed, code)
-        return opened
+    def create(path: Path) -> Any:
+        file = real_create(path)
+        if path.parent.name == blobs_module.TEMP_DIRECTORY:
+            return _FailingFile(file, fault, allowed, code)
+        return file
 
     with monkeypatch.context() as patch:
-        patch.setattr(blobs_module.aiofiles, "open", open_)
+        patch.setattr(writer_module, "_create", create)
         yield fault
 
 
