@@ -13,6 +13,7 @@ import anyio.to_thread
 from storage import validation
 from storage.backend import Backend
 from storage.blobs import TempBlob, blob_key
+from storage.enums import MediaSource
 from storage.errors import FieldPath, FileRejected, MediaFailure, Problem
 from storage.fetch import Fetcher, check_url
 from storage.media import ImageInfo, VideoInfo, inspect_image, inspect_video
@@ -38,6 +39,13 @@ class FromUrl:
 
 
 Content = Incoming | FromUrl
+
+
+def stored_source(content: Content, given: MediaSource | None) -> MediaSource:
+    """The source as given, else URL for content downloaded from a URL and UPLOAD otherwise."""
+    if given is not None:
+        return given
+    return MediaSource.URL if isinstance(content, FromUrl) else MediaSource.UPLOAD
 
 
 @dataclass(frozen=True)
@@ -106,5 +114,9 @@ async def receive_image(backend: Backend, content: Content) -> Received[ImageInf
     return await _receive(backend, content, limits.max_image_bytes, inspect)
 
 
-async def receive_video(backend: Backend, incoming: Incoming) -> Received[VideoInfo]:
-    return await _receive(backend, incoming, backend.limits.max_video_bytes, partial(inspect_video))
+async def receive_video(backend: Backend, content: Content) -> Received[VideoInfo]:
+    """Receive a video; content ``FromUrl`` is downloaded with the backend's fetcher."""
+    limit = backend.limits.max_video_bytes
+    if isinstance(content, FromUrl):
+        content = downloaded(backend.fetcher, content.url, content.field, limit)
+    return await _receive(backend, content, limit, partial(inspect_video))
