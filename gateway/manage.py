@@ -1,11 +1,12 @@
 """The media manager at ``/manage``: one static page (``static/manage/``, no build step) that
-uses the GraphQL API: sign in with a token, pick a product by SKU, upload (GraphQL multipart),
-reorder, choose the main image and delete.
+uses the GraphQL API: sign in with a token, find a product by SKU or name, manage its option
+galleries, images (upload with GraphQL multipart, reorder, move between galleries, alt text,
+image type, main image, delete), videos, and see its ERP images and re-sync them.
 
 The page and its script and styles are plain files; this module serves the page with a
 Content-Security-Policy that lets it load scripts and styles from the gateway only, talk to
-the gateway only, and show images from the gateway and from ``PUBLIC_URL`` (where media URLs
-point)."""
+the gateway only, and show images and play videos from the gateway and from ``PUBLIC_URL``
+(where media URLs point)."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ def content_security_policy(public_url: str | None) -> str:
             "script-src 'self'",
             "style-src 'self'",
             f"img-src {' '.join(images)}",
+            f"media-src {' '.join(images)}",
             "connect-src 'self'",
             "base-uri 'self'",
             "form-action 'none'",

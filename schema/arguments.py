@@ -27,7 +27,13 @@ def trimmed(value: str | None, name: str, max_length: int) -> str | None:
     return validation.trimmed(text(value, name, max_length))
 
 
+def text_list(values: list[str] | None, name: str, max_length: int) -> list[str] | None:
+    """Each item of a list of text, checked at its index."""
+    _refuse(validation.text_list(values, (name,), max_length))
+    return values
+
+
 def trimmed_list(values: list[str] | None, name: str, max_length: int) -> list[str] | None:
     """Each item of a list of SKUs, checked at its index, then trimmed."""
-    _refuse(validation.text_list(values, (name,), max_length))
+    text_list(values, name, max_length)
     return None if values is None else [value.strip() for value in values]

@@ -6,7 +6,9 @@ from collections.abc import Sequence
 from typing import Any, Generic, Self, TypeVar
 
 import strawberry
+from strawberry.types.nodes import SelectedField
 
+from schema.context import Info
 from schema.errors import bad_user_input
 from schema.types import DownloadableImage
 from storage.sql.pages import Page
@@ -68,11 +70,41 @@ class DownloadableImageGroupConnection(Connection[ProductDownloadableImages]):
     total_count: int = strawberry.field(description="Number of SKUs.")
 
 
-def check_first(first: int | None, default: int, maximum: int) -> int:
-    """``first`` (null means the default); out of range it is a GraphQL error, since a query
-    has no payload for user errors."""
+def check_first(first: int | None, default: int, maximum: int, name: str = "first") -> int:
+    """``first`` (or ``last``; null means the default); out of range it is a GraphQL error,
+    since a query has no payload for user errors."""
     if first is None:
         return default
     if not 1 <= first <= maximum:
-        raise bad_user_input(f"first must be between 1 and {maximum}; it was {first}.")
+        raise bad_user_input(f"{name} must be between 1 and {maximum}; it was {first}.")
     return first
+
+
+def _named(info: Info, argument: str) -> bool:
+    """Whether the request gives the field's ``argument`` a value other than null."""
+    (selected,) = info.selected_fields
+    return isinstance(selected, SelectedField) and selected.arguments.get(argument) is not None
+
+
+def window(
+    info: Info,
+    first: int | None,
+    after: str | None,
+    last: int | None,
+    before: str | None,
+    default: int,
+    maximum: int,
+) -> dict[str, Any]:
+    """The page a connection field asks for, as the read functions take it: ``first`` after
+    a cursor, or ``last`` before one (Relay). The two pairs are exclusive; ``first`` has a
+    default, so it counts as given only when the request names it (not null)."""
+    if last is None and before is None:
+        return {"first": check_first(first, default, maximum), "after": after}
+    if after is not None or _named(info, "first"):
+        raise bad_user_input("Give first and after, or last and before, not both pairs.")
+    return {
+        "first": default,
+        "after": None,
+        "last": check_first(last, default, maximum, "last"),
+        "before": before,
+    }

@@ -57,11 +57,27 @@ class ImageFilter:
     )
     option: str | None = strawberry.field(default=None, description=OPTION)
     image_type: enums.ImageType | None = None
+    in_default_gallery: bool | None = strawberry.field(
+        default=None,
+        description="true: only images without an option; false: only option galleries.",
+    )
+    since_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Only images created after this one (an Image id)."
+    )
+    position: int | None = strawberry.field(
+        default=None, description="Only images at this position of their gallery (0-based)."
+    )
+    source_urls: list[str] | None = strawberry.field(
+        default=None,
+        description=f"Only images downloaded from these URLs; at most 100, each at most "
+        f"{URL_LENGTH} characters.",
+    )
 
     def checked(self) -> ImageFilter:
         """This filter once its text is within its limits (else BAD_USER_INPUT), trimmed."""
         return replace(
             self,
+            source_urls=arguments.text_list(self.source_urls, "filter.sourceUrls", URL_LENGTH),
             product_skus=arguments.trimmed_list(
                 self.product_skus, "filter.productSkus", SKU_LENGTH
             ),
@@ -70,9 +86,38 @@ class ImageFilter:
 
 
 @strawberry.input
+class SyncImageItem:
+    url: str = strawberry.field(description=f"At most {URL_LENGTH} characters, {TEXT}.")
+    position: int | None = strawberry.field(default=0, description="Ties are broken by list order.")
+    image_type: enums.ImageType | None = enums.ImageType.DEFAULT
+    alt: str | None = strawberry.field(
+        default=None,
+        description=f"Set on the image when given; when null a new image gets none and an "
+        f"image the product already has keeps its own. At most {ALT_LENGTH} characters, {TEXT}.",
+    )
+    option: str | None = strawberry.field(
+        default=None,
+        description="The image's gallery when given; when null a new image goes to the "
+        f"default gallery and an image the product already has stays where it is. {OPTION}",
+    )
+
+
+OPTIONS = (
+    f"The declared options (variant galleries), in order; at most 100, each {OPTION} "
+    "Empty: any option name is accepted."
+)
+
+
+@strawberry.input
 class ProductCreateInput:
     sku: str = strawberry.field(description=SKU)
     name: str = strawberry.field(description=f"At most {NAME_LENGTH} characters, {TEXT}; trimmed.")
+    options: list[str] | None = strawberry.field(default=None, description=OPTIONS)
+    images: list[SyncImageItem] | None = strawberry.field(
+        default=None,
+        description="Downloaded and stored like syncImages, with the product: when one item "
+        'fails, no product is created and the errors name the item (["images", "2", "url"]).',
+    )
 
 
 @strawberry.input
@@ -80,6 +125,10 @@ class ProductUpdateInput:
     sku: str | None = strawberry.field(default=None, description=SKU)
     name: str | None = strawberry.field(
         default=None, description=f"At most {NAME_LENGTH} characters, {TEXT}; trimmed."
+    )
+    options: list[str] | None = strawberry.field(
+        default=None,
+        description=f"{OPTIONS} Removing an option whose gallery holds images is INVALID.",
     )
 
 
@@ -125,11 +174,15 @@ class UploadImagesInput:
     option: str | None = strawberry.field(default=None, description=OPTION)
 
 
-@strawberry.input
+@strawberry.input(description="Exactly one of file and url; exactly one of productId, productSku.")
 class UploadVideoInput:
     product_id: strawberry.ID | None = None
     product_sku: str | None = strawberry.field(default=None, description=SKU)
-    file: Upload
+    file: Upload | None = None
+    url: str | None = strawberry.field(
+        default=None,
+        description=f"Fetched by the gateway; at most {URL_LENGTH} characters, {TEXT}.",
+    )
     position: int | None = None
     source: enums.MediaSource | None = None
 
@@ -148,13 +201,6 @@ class UpdateImageInput:
         default=strawberry.UNSET,
         description=f"null moves the image to the default gallery. {OPTION}",
     )
-
-
-@strawberry.input
-class SyncImageItem:
-    url: str = strawberry.field(description=f"At most {URL_LENGTH} characters, {TEXT}.")
-    position: int | None = strawberry.field(default=0, description="Ties are broken by list order.")
-    image_type: enums.ImageType | None = enums.ImageType.DEFAULT
 
 
 @strawberry.input

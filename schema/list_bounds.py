@@ -52,6 +52,7 @@ ARGUMENTS: dict[tuple[str, str, str], ListBound] = {
         len(RenditionSize), distinct=True, counts_output=True
     ),
     ("Query", "videos", "productIds"): ListBound(MAX_LIST),
+    ("Query", "videos", "productSkus"): ListBound(MAX_LIST),
     ("Mutation", "reorderImages", "imageIds"): _ids(),
     ("Mutation", "reorderVideos", "videoIds"): _ids(),
     ("Mutation", "deleteImages", "ids"): _ids(),
@@ -65,6 +66,10 @@ INPUT_FIELDS: dict[tuple[str, str], ListBound] = {
     ("ProductFilter", "skus"): ListBound(MAX_LIST),
     ("ImageFilter", "productIds"): ListBound(MAX_LIST),
     ("ImageFilter", "productSkus"): ListBound(MAX_LIST),
+    ("ImageFilter", "sourceUrls"): ListBound(MAX_LIST),
+    ("ProductCreateInput", "options"): ListBound(MAX_LIST, too_many=True),
+    ("ProductCreateInput", "images"): ListBound(MAX_LIST, too_many=True),
+    ("ProductUpdateInput", "options"): ListBound(MAX_LIST, too_many=True),
     ("SyncImagesInput", "images"): ListBound(MAX_LIST, too_many=True),
     ("UploadImagesInput", "files"): ListBound(MAX_LIST, too_many=True),
 }

@@ -16,6 +16,7 @@ from schema.ids import to_global_id as _gid
 from schema.inputs import (
     ProductCreateInput,
     ProductUpdateInput,
+    SyncImageItem,
     SyncImagesInput,
     UpdateImageInput,
     UploadImageInput,
@@ -101,16 +102,18 @@ def product_ref(product_id: strawberry.ID | None, product_sku: str | None) -> Pr
     return ProductRef(sku=(product_sku or "").strip(), field=("productSku",))
 
 
-def _image_content(input: UploadImageInput) -> Content:
-    given = [name for name in ("file", "base64", "url") if getattr(input, name) is not None]
+def _one_of(input: object, names: tuple[str, ...]) -> None:
+    """Exactly one of the content fields ``names`` of an upload input."""
+    given = [name for name in names if getattr(input, name) is not None]
+    listed = ", ".join(names[:-1]) + f" and {names[-1]}"
     if not given:
-        raise MediaFailure.one(
-            ("file",), enums.ErrorCode.REQUIRED, "Give one of file, base64 and url."
-        )
+        raise MediaFailure.one((names[0],), enums.ErrorCode.REQUIRED, f"Give one of {listed}.")
     if len(given) > 1:
-        raise MediaFailure.one(
-            (given[1],), enums.ErrorCode.INVALID, "Give only one of file, base64 and url."
-        )
+        raise MediaFailure.one((given[1],), enums.ErrorCode.INVALID, f"Give only one of {listed}.")
+
+
+def _image_content(input: UploadImageInput) -> Content:
+    _one_of(input, ("file", "base64", "url"))
     if input.url is not None:
         return FromUrl(input.url, ("url",))
     if input.base64 is not None:
@@ -124,9 +127,13 @@ class Mutation:
     @strawberry.mutation
     async def product_create(self, info: Info, input: ProductCreateInput) -> ProductPayload:
         backend = info.context.backend
-        pk, errors = await run(
-            info, lambda: products.create_product(backend, input.sku, input.name)
+        new = products.NewProduct(
+            sku=input.sku,
+            name=input.name,
+            options=input.options,
+            images=None if input.images is None else _sync_items(input.images),
         )
+        pk, errors = await run(info, lambda: products.create_product(backend, new))
         return await _product_payload(info, pk, errors)
 
     @strawberry.mutation
@@ -137,7 +144,7 @@ class Mutation:
 
         async def action() -> int:
             pk = decode(id, "Product", ("id",))
-            return await products.update_product(backend, pk, input.sku, input.name)
+            return await products.update_product(backend, pk, input.sku, input.name, input.options)
 
         pk, errors = await run(info, action)
         return await _product_payload(info, pk, errors)
@@ -206,11 +213,17 @@ class Mutation:
         backend = info.context.backend
 
         async def action() -> int:
+            _one_of(input, ("file", "url"))
+            content: Content = (
+                FromUrl(input.url, ("url",))
+                if input.url is not None
+                else from_upload(input.file, ("file",))
+            )
             new = videos.NewVideo(
                 product=product_ref(input.product_id, input.product_sku),
-                content=from_upload(input.file, ("file",)),
+                content=content,
                 position=input.position,
-                source=enums.MediaSource(input.source or enums.MediaSource.UPLOAD),
+                source=enums.MediaSource(input.source) if input.source else None,
             )
             return await videos.upload_video(backend, new)
 
@@ -371,18 +384,21 @@ def _deleted(type_name: str, pks: list[int] | None, errors: list[MediaError]) ->
     return DeletePayload(deleted_ids=[_gid(type_name, pk) for pk in pks or []], user_errors=errors)
 
 
+def _sync_items(items: list[SyncImageItem]) -> list[sync.SyncItem]:
+    return [
+        sync.SyncItem(
+            url=item.url,
+            position=item.position,
+            image_type=enums.ImageType(item.image_type or enums.ImageType.DEFAULT),
+            alt=item.alt,
+            option=item.option,
+        )
+        for item in items
+    ]
+
+
 def _sync_request(input: SyncImagesInput) -> sync.SyncRequest:
-    return sync.SyncRequest(
-        sku=input.product_sku,
-        items=[
-            sync.SyncItem(
-                url=item.url,
-                position=item.position,
-                image_type=enums.ImageType(item.image_type or enums.ImageType.DEFAULT),
-            )
-            for item in input.images
-        ],
-    )
+    return sync.SyncRequest(sku=input.product_sku, items=_sync_items(input.images))
 
 
 async def _sync_payload(

@@ -12,7 +12,7 @@ from schema.connections import (
     Connection,
     DownloadableImageGroupConnection,
     ProductDownloadableImages,
-    check_first,
+    window,
 )
 from schema.context import Info
 from schema.errors import bad_user_input
@@ -33,6 +33,8 @@ from storage.validation import SKU_LENGTH
 
 T = TypeVar("T")
 
+PAIRS = "first/after and last/before (Relay) are exclusive pairs."
+
 
 def _product_pks(ids: list[strawberry.ID] | None) -> list[int] | None:
     """Its length is bounded before execution (schema/list_bounds.py)."""
@@ -42,6 +44,23 @@ def _product_pks(ids: list[strawberry.ID] | None) -> list[int] | None:
     if None in pks:
         raise bad_user_input("productIds holds a value that is not a Product id.")
     return [pk for pk in pks if pk is not None]
+
+
+def _image_query(filter: ImageFilter) -> reads.ImageQuery:
+    since = filter.since_id
+    since_pk = pk_of(since, "Image") if since is not None else None
+    if since is not None and since_pk is None:
+        raise bad_user_input("filter.sinceId is not an Image id.")
+    return reads.ImageQuery(
+        product_ids=_product_pks(filter.product_ids),
+        product_skus=filter.product_skus,
+        option=filter.option,
+        image_type=filter.image_type.value if filter.image_type else None,
+        in_default_gallery=filter.in_default_gallery,
+        since_id=since_pk,
+        position=filter.position,
+        source_urls=filter.source_urls,
+    )
 
 
 async def _page(read: Awaitable[Page[T]]) -> Page[T]:
@@ -93,7 +112,7 @@ class Query:
                 record = await reads.product_by_sku(connection_, sku or "")
         return Product.of(record) if record else None
 
-    @strawberry.field(description="first: 1..100.")
+    @strawberry.field(description=f"first or last: 1..100. {PAIRS}")
     async def products(
         self,
         info: Info,
@@ -102,8 +121,10 @@ class Query:
         filter: ProductFilter | None = None,
         sort_by: enums.ProductSort | None = enums.ProductSort.SKU,
         direction: enums.SortDirection | None = enums.SortDirection.ASC,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[Product]:
-        first = check_first(first, 20, 100)
+        page_of = window(info, first, after, last, before, 20, 100)
         if filter is not None:
             filter = filter.checked()
         query = reads.ProductQuery(
@@ -114,7 +135,7 @@ class Query:
             descending=direction == enums.SortDirection.DESC,
         )
         async with info.context.backend.db.read() as c:
-            page = await _page(reads.product_page(c, query, first=first, after=after))
+            page = await _page(reads.product_page(c, query, **page_of))
         for record in page.items:
             info.context.loaders.product.prime(record.id, record)
         nodes = [Product.of(r) for r in page.items]
@@ -126,7 +147,8 @@ class Query:
         return (await load_images(info, [pk]))[0] if pk else None
 
     @strawberry.field(
-        description="Ordered by product, option (nulls first), position. first: 1..1000."
+        description="Ordered by product, option (nulls first), position. first or last: "
+        f"1..1000. {PAIRS}"
     )
     async def images(
         self,
@@ -134,18 +156,13 @@ class Query:
         first: int | None = 100,
         after: str | None = None,
         filter: ImageFilter | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[Image]:
-        first = check_first(first, 100, 1000)
-        if filter is not None:
-            filter = filter.checked()
-        query = reads.ImageQuery(
-            product_ids=_product_pks(filter.product_ids) if filter else None,
-            product_skus=filter.product_skus if filter else None,
-            option=filter.option if filter else None,
-            image_type=filter.image_type.value if filter and filter.image_type else None,
-        )
+        page_of = window(info, first, after, last, before, 100, 1000)
+        query = _image_query(filter.checked()) if filter else reads.ImageQuery()
         async with info.context.backend.db.read() as c:
-            page = await _page(reads.image_page(c, query, first=first, after=after))
+            page = await _page(reads.image_page(c, query, **page_of))
         product_pks = sorted({r.product_id for r in page.items})
         galleries = await info.context.loaders.product_images.load_many(product_pks)
         mains = {pk: main_image(g) for pk, g in zip(product_pks, galleries, strict=True)}
@@ -159,7 +176,8 @@ class Query:
         return Video.of(record, info) if record else None
 
     @strawberry.field(
-        description="Ordered by product, position. first: 1..1000; productIds: at most 100."
+        description="Ordered by product, position. first or last: 1..1000; productIds, "
+        f"productSkus: at most 100. {PAIRS}"
     )
     async def videos(
         self,
@@ -167,28 +185,32 @@ class Query:
         first: int | None = 100,
         after: str | None = None,
         product_ids: list[strawberry.ID] | None = None,
+        product_skus: list[str] | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[Video]:
-        first = check_first(first, 100, 1000)
+        page_of = window(info, first, after, last, before, 100, 1000)
         pks = _product_pks(product_ids)
+        skus = arguments.trimmed_list(product_skus, "productSkus", SKU_LENGTH)
         async with info.context.backend.db.read() as c:
-            page = await _page(reads.video_page(c, pks, first=first, after=after))
+            page = await _page(reads.video_page(c, pks, product_skus=skus, **page_of))
         nodes = [Video.of(r, info) for r in page.items]
         return Connection.of(page, nodes)
 
-    @strawberry.field(description="Grouped by SKU, ordered by SKU. first: 1..100.")
+    @strawberry.field(description=f"Grouped by SKU, ordered by SKU. first or last: 1..100. {PAIRS}")
     async def downloadable_images(
         self,
         info: Info,
         product_sku: str | None = None,
         first: int | None = 20,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> DownloadableImageGroupConnection:
-        first = check_first(first, 20, 100)
+        page_of = window(info, first, after, last, before, 20, 100)
         product_sku = arguments.trimmed(product_sku, "productSku", SKU_LENGTH)
         async with info.context.backend.db.read() as c:
-            page = await _page(
-                reads.downloadable_group_page(c, product_sku, first=first, after=after)
-            )
+            page = await _page(reads.downloadable_group_page(c, product_sku, **page_of))
         products = page.items
         lists = await info.context.loaders.product_downloadables.load_many([p.id for p in products])
         nodes = [

@@ -53,6 +53,11 @@ class Product(Node):
     id: strawberry.ID
     sku: str
     name: str
+    options: list[str] = strawberry.field(
+        description="The declared options (variant galleries), in the order given. Empty: any "
+        "option name is accepted. Not empty: an image's option must be one of them (else "
+        'INVALID at ["option"]).'
+    )
     created_at: datetime
     updated_at: datetime
     pk: strawberry.Private[int]
@@ -63,6 +68,7 @@ class Product(Node):
             id=to_global_id("Product", record.id),
             sku=record.sku,
             name=record.name,
+            options=list(record.options),
             created_at=as_utc(record.created_at),
             updated_at=as_utc(record.updated_at),
             pk=record.id,
@@ -77,12 +83,16 @@ class Product(Node):
         main = main_image(gallery)
         return Image.of(main, main, info) if main else None
 
-    @strawberry.field(description="Ordered by gallery then position. option: only that gallery.")
+    @strawberry.field(
+        description="Ordered by gallery then position. option: only that gallery. "
+        "inDefaultGallery: true, only images without an option; false, only option galleries."
+    )
     async def images(
         self,
         info: Info,
         option: str | None = None,
         image_type: enums.ImageType | None = None,
+        in_default_gallery: bool | None = None,
     ) -> list[Image]:
         option = arguments.trimmed(option, "option", validation.OPTION_LENGTH)
         gallery = await info.context.loaders.product_images.load(self.pk)
@@ -92,6 +102,7 @@ class Product(Node):
             for record in gallery
             if (option is None or record.option == option)
             and (image_type is None or record.image_type == image_type.value)
+            and (in_default_gallery is None or in_default_gallery == (record.option is None))
         ]
 
     @strawberry.field(description="Ordered by position.")
@@ -117,6 +128,9 @@ class Image(Node):
     source: enums.MediaSource
     option: str | None
     alt: str | None
+    source_url: str | None = strawberry.field(
+        description="The URL it was downloaded from (uploadImage(url), a sync); null for uploads."
+    )
     width: int
     height: int
     mime_type: str
@@ -134,6 +148,7 @@ class Image(Node):
             image_type=enums.ImageType(record.image_type),
             option=record.option,
             alt=record.alt,
+            source_url=record.source_url,
             width=record.width,
             height=record.height,
         )

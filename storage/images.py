@@ -21,10 +21,11 @@ from storage.receiving import (
     Received,
     done_with,
     receive_image,
+    stored_source,
     url_problems,
 )
 from storage.sql.gallery import Gallery, insert_row
-from storage.sql.tables import downloadable_table, image_table, utcnow
+from storage.sql.tables import downloadable_table, image_table, product_table, utcnow
 
 
 class Keep(Enum):
@@ -49,9 +50,11 @@ class NewImage:
 
     @property
     def stored_source(self) -> MediaSource:
-        if self.source is not None:
-            return self.source
-        return MediaSource.URL if isinstance(self.content, FromUrl) else MediaSource.UPLOAD
+        return stored_source(self.content, self.source)
+
+    @property
+    def source_url(self) -> str | None:
+        return self.content.url if isinstance(self.content, FromUrl) else None
 
 
 @dataclass(frozen=True)
@@ -164,6 +167,15 @@ async def _insert(backend: Backend, received: Sequence[_Received]) -> list[int]:
         ]
         if duplicates:
             raise MediaFailure(duplicates)
+        undeclared = [
+            problem
+            for item in received
+            for problem in validation.declared_option(
+                product.options, item.image.option, ("option",)
+            )
+        ]
+        if undeclared:
+            raise MediaFailure(undeclared[:1])
         return [
             await insert_image(
                 session,
@@ -175,6 +187,7 @@ async def _insert(backend: Backend, received: Sequence[_Received]) -> list[int]:
                 image_type=item.image.image_type,
                 source=item.image.stored_source,
                 alt=item.image.alt,
+                source_url=item.image.source_url,
             )
             for item in received
         ]
@@ -193,6 +206,7 @@ async def insert_image(
     image_type: ImageType,
     source: MediaSource,
     alt: str | None,
+    source_url: str | None = None,
 ) -> int:
     """Insert the image row of a received file at ``position`` of its gallery (None: last)
     and store the file's blob with the transaction."""
@@ -213,6 +227,7 @@ async def insert_image(
         file_size=file.temp.size,
         checksum=file.temp.sha256,
         blob_key=file.key,
+        source_url=source_url,
     )
     await gallery.place(session, image_id, position)
     changes.store(file.key)
@@ -245,6 +260,14 @@ async def update_image(backend: Backend, image_id: int, changes: ImageChanges) -
         old = Gallery.images(product_id, row.option)
         target = old
         if changes.option is not KEEP and changes.option != row.option:
+            options = (
+                await session.execute(
+                    sa.select(product_table.c.options).where(product_table.c.id == product_id)
+                )
+            ).scalar_one()
+            undeclared = validation.declared_option(options, changes.option, ("option",))
+            if undeclared:
+                raise MediaFailure(undeclared)
             values["option"] = changes.option
             target = Gallery.images(product_id, changes.option)
         await session.execute(

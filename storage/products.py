@@ -1,19 +1,22 @@
-"""Product use cases: create, update, delete (with every media item and unreferenced blob)."""
+"""Product use cases: create (with its images, like a sync), update (its declared options
+included), delete (with every media item and unreferenced blob)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage import validation
+from storage import sync, validation
 from storage.backend import Backend, BlobChanges, ProductRef
 from storage.enums import ErrorCode
 from storage.errors import MediaFailure, Problem
 from storage.sql.gallery import IMAGE_ORDER, insert_row
 from storage.sql.tables import downloadable_table, image_table, product_table, utcnow, video_table
+from storage.sync import SyncItem
 
 
 @dataclass(frozen=True)
@@ -39,29 +42,85 @@ async def _sku_in_use(session: AsyncSession, sku: str, other_than: int | None = 
     return (await session.execute(query)).first() is not None
 
 
-async def create_product(backend: Backend, sku: str, name: str) -> int:
-    problems = validation.required_text(sku, ("sku",), validation.SKU_LENGTH)
-    problems += validation.required_text(name, ("name",), validation.NAME_LENGTH)
+@dataclass(frozen=True)
+class NewProduct:
+    sku: str
+    name: str
+    options: Sequence[str] | None = None
+    images: Sequence[SyncItem] | None = None
+    """Downloaded and stored like a sync, in the same transaction as the product."""
+
+
+def _trimmed_options(options: Sequence[str] | None) -> list[str] | None:
+    return None if options is None else [option.strip() for option in options]
+
+
+async def _insert(session: AsyncSession, sku: str, name: str, options: list[str]) -> int:
+    if await _sku_in_use(session, sku):
+        raise _sku_taken(sku)
+    return await insert_row(session, product_table, sku=sku, name=name, options=options)
+
+
+async def create_product(backend: Backend, product: NewProduct) -> int:
+    """The product, with its images when given: all of it or nothing."""
+    problems = validation.required_text(product.sku, ("sku",), validation.SKU_LENGTH)
+    problems += validation.required_text(product.name, ("name",), validation.NAME_LENGTH)
+    problems += validation.option_list(product.options, ("options",))
+    if product.images is not None:
+        problems += sync.item_problems(product.images)
     if problems:
         raise MediaFailure(problems)
-    sku, name = sku.strip(), name.strip()
+    sku, name = product.sku.strip(), product.name.strip()
+    options = _trimmed_options(product.options) or []
     try:
+        if product.images:
+            return await sync.sync_new_product(
+                backend,
+                backend.fetcher,
+                product.images,
+                options,
+                lambda session: _insert(session, sku, name, options),
+            )
         async with backend.db.write() as session:
-            if await _sku_in_use(session, sku):
-                raise _sku_taken(sku)
-            return await insert_row(session, product_table, sku=sku, name=name)
+            return await _insert(session, sku, name, options)
     except IntegrityError:
         raise _sku_taken(sku) from None
 
 
+async def _check_options(session: AsyncSession, product_id: int, options: list[str]) -> None:
+    """Declared options may leave out no option gallery that holds images."""
+    if not options:
+        return
+    used = (
+        await session.execute(
+            sa.select(image_table.c.option)
+            .where(image_table.c.product_id == product_id, image_table.c.option.is_not(None))
+            .distinct()
+        )
+    ).scalars()
+    left_out = sorted(option for option in used if option not in options)
+    if left_out:
+        raise MediaFailure.one(
+            ("options",),
+            ErrorCode.INVALID,
+            f"The galleries of {', '.join(map(repr, left_out))} still hold images; move or "
+            "delete them before removing the option.",
+        )
+
+
 async def update_product(
-    backend: Backend, product_id: int, sku: str | None, name: str | None
+    backend: Backend,
+    product_id: int,
+    sku: str | None,
+    name: str | None,
+    options: Sequence[str] | None = None,
 ) -> int:
     problems: list[Problem] = []
     if sku is not None:
         problems += validation.required_text(sku, ("sku",), validation.SKU_LENGTH)
     if name is not None:
         problems += validation.required_text(name, ("name",), validation.NAME_LENGTH)
+    problems += validation.option_list(options, ("options",))
     if problems:
         raise MediaFailure(problems)
     values: dict[str, object] = {}
@@ -69,11 +128,16 @@ async def update_product(
         values["sku"] = sku.strip()
     if name is not None:
         values["name"] = name.strip()
+    declared = _trimmed_options(options)
+    if declared is not None:
+        values["options"] = declared
     try:
         async with backend.db.write() as session:
             await backend.lock_product(session, ProductRef(id=product_id, field=("id",)))
             if "sku" in values and await _sku_in_use(session, str(values["sku"]), product_id):
                 raise _sku_taken(str(values["sku"]))
+            if declared is not None:
+                await _check_options(session, product_id, declared)
             if values:
                 values["updated_at"] = utcnow()
                 await session.execute(

@@ -63,6 +63,14 @@ class ImageQuery:
     product_skus: Sequence[str] | None = None
     option: str | None = None
     image_type: str | None = None
+    in_default_gallery: bool | None = None
+    since_id: int | None = None
+    position: int | None = None
+    source_urls: Sequence[str] | None = None
+
+
+def _ids_of_skus(skus: Sequence[str]) -> sa.Select[Any]:
+    return sa.select(product_table.c.id).where(product_table.c.sku.in_(list(skus)))
 
 
 def _like_escape(text: str) -> str:
@@ -157,7 +165,13 @@ def _product_conditions(q: ProductQuery) -> list[sa.ColumnElement[bool]]:
 
 
 async def product_page(
-    c: AsyncConnection, q: ProductQuery, *, first: int, after: str | None
+    c: AsyncConnection,
+    q: ProductQuery,
+    *,
+    first: int,
+    after: str | None,
+    last: int | None = None,
+    before: str | None = None,
 ) -> Page[ProductRecord]:
     column, kind = _PRODUCT_SORT_COLUMN[q.sort]
     keys = [SortKey(product_table.c[column], kind), SortKey(product_table.c.id, int)]
@@ -173,22 +187,38 @@ async def product_page(
         first=first,
         after=after,
         descending=q.descending,
+        last=last,
+        before=before,
     )
 
 
 async def image_page(
-    c: AsyncConnection, q: ImageQuery, *, first: int, after: str | None
+    c: AsyncConnection,
+    q: ImageQuery,
+    *,
+    first: int,
+    after: str | None,
+    last: int | None = None,
+    before: str | None = None,
 ) -> Page[ImageRecord]:
     conditions: list[sa.ColumnElement[bool]] = []
     if q.product_ids is not None:
         conditions.append(image_table.c.product_id.in_(list(q.product_ids)))
     if q.product_skus is not None:
-        skus = sa.select(product_table.c.id).where(product_table.c.sku.in_(list(q.product_skus)))
-        conditions.append(image_table.c.product_id.in_(skus))
+        conditions.append(image_table.c.product_id.in_(_ids_of_skus(q.product_skus)))
     if q.option is not None:
         conditions.append(image_table.c.option == q.option)
     if q.image_type is not None:
         conditions.append(image_table.c.image_type == q.image_type)
+    if q.in_default_gallery is not None:
+        option = image_table.c.option
+        conditions.append(option.is_(None) if q.in_default_gallery else option.is_not(None))
+    if q.since_id is not None:
+        conditions.append(image_table.c.id > q.since_id)
+    if q.position is not None:
+        conditions.append(image_table.c.position == q.position)
+    if q.source_urls is not None:
+        conditions.append(image_table.c.source_url.in_(list(q.source_urls)))
     keys = [
         SortKey(_GALLERY_ORDER[0]),
         SortKey(_GALLERY_ORDER[1]),
@@ -212,13 +242,24 @@ async def image_page(
         build=ImageRecord.from_row,
         first=first,
         after=after,
+        last=last,
+        before=before,
     )
 
 
 async def video_page(
-    c: AsyncConnection, product_ids: Sequence[int] | None, *, first: int, after: str | None
+    c: AsyncConnection,
+    product_ids: Sequence[int] | None,
+    *,
+    first: int,
+    after: str | None,
+    product_skus: Sequence[str] | None = None,
+    last: int | None = None,
+    before: str | None = None,
 ) -> Page[VideoRecord]:
     conditions = [] if product_ids is None else [video_table.c.product_id.in_(list(product_ids))]
+    if product_skus is not None:
+        conditions.append(video_table.c.product_id.in_(_ids_of_skus(product_skus)))
     keys = [
         SortKey(video_table.c.product_id),
         SortKey(video_table.c.position),
@@ -234,11 +275,19 @@ async def video_page(
         build=VideoRecord.from_row,
         first=first,
         after=after,
+        last=last,
+        before=before,
     )
 
 
 async def downloadable_group_page(
-    c: AsyncConnection, sku: str | None, *, first: int, after: str | None
+    c: AsyncConnection,
+    sku: str | None,
+    *,
+    first: int,
+    after: str | None,
+    last: int | None = None,
+    before: str | None = None,
 ) -> Page[ProductRecord]:
     """Products that have downloadable images (or the one SKU asked for), ordered by SKU."""
     has_any = sa.exists().where(downloadable_table.c.product_id == product_table.c.id)
@@ -253,4 +302,6 @@ async def downloadable_group_page(
         build=ProductRecord.from_row,
         first=first,
         after=after,
+        last=last,
+        before=before,
     )

@@ -15,6 +15,7 @@ import anyio.to_thread
 from storage import validation
 from storage.backend import Backend
 from storage.blobs import TempBlob, blob_key
+from storage.enums import MediaSource
 from storage.errors import FieldPath, FileRejected, MediaFailure, Problem, too_large
 from storage.fetch import Fetcher, check_url
 from storage.media import ImageInfo, VideoInfo, inspect_image, inspect_video
@@ -59,6 +60,13 @@ class Arrived:
 
 
 Content = Incoming | FromUrl | Arrived
+
+
+def stored_source(content: Content, given: MediaSource | None) -> MediaSource:
+    """The source as given, else URL for content downloaded from a URL and UPLOAD otherwise."""
+    if given is not None:
+        return given
+    return MediaSource.URL if isinstance(content, FromUrl) else MediaSource.UPLOAD
 
 
 @dataclass(frozen=True)
@@ -150,5 +158,9 @@ async def receive_image(backend: Backend, content: Content) -> Received[ImageInf
     return await _receive(backend, content, limits.max_image_bytes, inspect)
 
 
-async def receive_video(backend: Backend, content: Incoming | Arrived) -> Received[VideoInfo]:
-    return await _receive(backend, content, backend.limits.max_video_bytes, partial(inspect_video))
+async def receive_video(backend: Backend, content: Content) -> Received[VideoInfo]:
+    """Receive a video; content ``FromUrl`` is downloaded with the backend's fetcher."""
+    limit = backend.limits.max_video_bytes
+    if isinstance(content, FromUrl):
+        content = downloaded(backend.fetcher, content.url, content.field, limit)
+    return await _receive(backend, content, limit, partial(inspect_video))

@@ -3,15 +3,20 @@ items sent. All or nothing per SKU: every item is validated, new URLs are downlo
 concurrently (bounded, each distinct URL once even across SKUs), then one transaction per SKU
 applies the whole list.
 
-Synced images live in the product's default gallery and take its first positions in the order
-synced (by position, ties by list order); the gallery's other images follow in their previous
-order. Downloaded bytes that the product already has as an image are not stored twice: the
-downloadable image adopts that image."""
+Synced images take the first positions of their gallery in the order synced (by position, ties
+by list order); the gallery's other images follow in their previous order. Downloaded bytes that
+the product already has as an image are not stored twice: the downloadable image adopts that
+image, which belongs to the sync from then on (its ``source_url`` is the item's URL, and a later
+sync without that URL deletes it).
+
+An item's ``alt`` and ``option``, when given, are set on its image; when not given, a new image
+gets none (the default gallery) and an image the product already had keeps what a merchant set
+on it, so a re-sync never undoes a merchant's edit."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -41,6 +46,9 @@ class SyncItem:
     url: str
     position: int | None = 0
     image_type: ImageType = ImageType.DEFAULT
+    alt: str | None = None
+    option: str | None = None
+    """Stored trimmed."""
 
 
 @dataclass(frozen=True)
@@ -125,17 +133,22 @@ async def _read(temp: TempBlob) -> AsyncIterator[bytes]:
 
 def _check(request: SyncRequest) -> list[Problem]:
     problems = validation.required_text(request.sku, ("productSku",), validation.SKU_LENGTH)
-    if len(request.items) > validation.MAX_LIST:
-        problems.append(
+    return problems + item_problems(request.items)
+
+
+def item_problems(items: Sequence[SyncItem]) -> list[Problem]:
+    """What is wrong with a list of sync items, before anything is downloaded."""
+    if len(items) > validation.MAX_LIST:
+        return [
             Problem(
                 ("images",),
                 ErrorCode.TOO_MANY,
-                f"images holds {len(request.items)} items; at most {validation.MAX_LIST}.",
+                f"images holds {len(items)} items; at most {validation.MAX_LIST}.",
             )
-        )
-        return problems
+        ]
+    problems: list[Problem] = []
     seen: set[str] = set()
-    for index, item in enumerate(request.items):
+    for index, item in enumerate(items):
         at: FieldPath = ("images", str(index))
         wrong = url_problems(item.url, (*at, "url"))
         if not wrong and item.url in seen:
@@ -145,6 +158,8 @@ def _check(request: SyncRequest) -> list[Problem]:
         seen.add(item.url)
         problems += wrong
         problems += validation.position(item.position, (*at, "position"))
+        problems += validation.optional_text(item.alt, (*at, "alt"), validation.ALT_LENGTH)
+        problems += validation.option_name(item.option, (*at, "option"))
     return problems
 
 
@@ -219,11 +234,7 @@ async def sync_images(
     async def run(index: int, urls: list[str]) -> None:
         request, outcome = requests[index], outcomes[index]
         results = {url: await downloads.result(url) for url in urls}
-        outcome.problems = [
-            Problem((*_item_field(request, url), "url"), result.code, result.message)
-            for url, result in results.items()
-            if isinstance(result, Problem)
-        ]
+        outcome.problems = _failed_downloads(request.items, results)
         if outcome.problems:
             return
         try:
@@ -242,9 +253,56 @@ async def sync_images(
     return outcomes
 
 
-def _item_field(request: SyncRequest, url: str) -> FieldPath:
-    index = next(i for i, item in enumerate(request.items) if item.url == url)
+def _item_field(items: Sequence[SyncItem], url: str) -> FieldPath:
+    index = next(i for i, item in enumerate(items) if item.url == url)
     return ("images", str(index))
+
+
+def _failed_downloads(
+    items: Sequence[SyncItem], results: dict[str, _Download | Problem]
+) -> list[Problem]:
+    return [
+        Problem((*_item_field(items, url), "url"), result.code, result.message)
+        for url, result in results.items()
+        if isinstance(result, Problem)
+    ]
+
+
+async def sync_new_product(
+    backend: Backend,
+    fetcher: Fetcher,
+    items: Sequence[SyncItem],
+    options: list[str],
+    create: Callable[[AsyncSession], Awaitable[int]],
+) -> int:
+    """Download ``items`` (checked by ``item_problems``), then in one transaction insert a
+    product with ``create`` and give it exactly these images; nothing is stored when any item
+    fails. Returns the product's id."""
+    urls = {item.url: 1 for item in items}
+    downloads = _Downloads(backend, fetcher, urls)
+    downloads.start()
+    try:
+        results = {url: await downloads.result(url) for url in urls}
+        problems = _failed_downloads(items, results)
+        if problems:
+            raise MediaFailure(problems)
+        claimed = {url: await downloads.claim(url) for url in urls}
+
+        async def work(session: AsyncSession, changes: BlobChanges) -> int:
+            product_id = await create(session)
+            await _write_list(_ListWrite(session, changes, product_id, options, claimed), items)
+            return product_id
+
+        try:
+            temps = {download.key: download.temp for download in claimed.values()}
+            product_id = await backend.blob_transaction(work, temps)
+        finally:
+            for download in claimed.values():
+                await backend.blobs.discard(download.temp)
+    finally:
+        await downloads.close()
+    backend.images_stored(download.temp.sha256 for download in claimed.values())
+    return product_id
 
 
 async def _apply(
@@ -262,7 +320,7 @@ async def _apply(
                     result = await downloads.fetch(url)
                     if isinstance(result, Problem):
                         raise MediaFailure.one(
-                            (*_item_field(request, url), "url"), result.code, result.message
+                            (*_item_field(request.items, url), "url"), result.code, result.message
                         ) from None
                     claimed[url] = result
         raise MediaFailure.one(
@@ -280,7 +338,8 @@ async def _transaction(
         product = await backend.lock_product(
             session, ProductRef(sku=request.sku.strip(), field=("productSku",))
         )
-        await _write_list(_ListWrite(session, changes, product.id, claimed), request.items)
+        write = _ListWrite(session, changes, product.id, product.options, claimed)
+        await _write_list(write, request.items)
         return product.id
 
     temps = {download.key: download.temp for download in claimed.values()}
@@ -290,6 +349,15 @@ async def _transaction(
 async def _write_list(write: _ListWrite, items: Sequence[SyncItem]) -> None:
     """Make the product's downloadable images exactly ``items``: new images store their
     blobs, the blobs of deleted images are dropped."""
+    undeclared = [
+        problem
+        for index, item in enumerate(items)
+        for problem in validation.declared_option(
+            write.options, validation.trimmed(item.option), ("images", str(index), "option")
+        )
+    ]
+    if undeclared:
+        raise MediaFailure(undeclared)
     await write.load_list()
     missing = write.missing(items)
     if missing:
@@ -321,6 +389,8 @@ class _ListWrite:
     session: AsyncSession
     changes: BlobChanges
     product_id: int
+    options: list[str]
+    """The product's declared options."""
     claimed: dict[str, _Download]
     """The downloads this sync stores, by URL."""
     now: datetime = field(default_factory=utcnow)
@@ -330,8 +400,10 @@ class _ListWrite:
     """The product's image ids by checksum."""
     owned: set[int] = field(default_factory=set)
     """The images that items of this sync already stand for."""
-    left: set[str] = field(default_factory=set)
-    """The option galleries that lost an image."""
+    left: set[str | None] = field(default_factory=set)
+    """The galleries (None: the default one) that lost an image."""
+    galleries: dict[int, str | None] = field(default_factory=dict)
+    """The gallery of each image this sync stands for, in sync order."""
 
     async def load_list(self) -> None:
         d = downloadable_table
@@ -359,8 +431,7 @@ class _ListWrite:
         )
         for image in images:
             self.changes.drop([image.blob_key])
-            if image.option is not None:
-                self.left.add(image.option)
+            self.left.add(image.option)
         await self.session.execute(sa.delete(d).where(d.c.id.in_([row.id for row in dropped])))
         await self.session.execute(sa.delete(i).where(i.c.id.in_(image_ids)))
 
@@ -376,15 +447,16 @@ class _ListWrite:
         }
 
     async def image_for(self, index: int, item: SyncItem) -> int:
-        """The image item ``index`` stands for, in the default gallery with the item's type:
-        the one it had, one the product already has with the downloaded bytes (adopted), or
-        a new one."""
+        """The image item ``index`` stands for, with the item's type (and its alt and option
+        when given): the one it had, one the product already has with the downloaded bytes
+        (adopted), or a new one."""
         download = self.claimed.get(item.url)
         if download is not None and download.temp.sha256 not in self.images:
             image_id = await self.store(item, download)
+            self.galleries[image_id] = validation.trimmed(item.option)
         else:
             image_id = self.kept(item) if download is None else self.adopted(index, download)
-            await self.into_default_gallery(image_id, item.image_type)
+            self.galleries[image_id] = await self.resync(image_id, item)
         self.owned.add(image_id)
         return image_id
 
@@ -410,28 +482,37 @@ class _ListWrite:
             self.changes,
             self.product_id,
             download,
-            option=None,
+            option=validation.trimmed(item.option),
             position=None,
             image_type=item.image_type,
             source=MediaSource.URL,
-            alt=None,
+            alt=item.alt,
+            source_url=item.url,
         )
         self.images[download.temp.sha256] = image_id
         return image_id
 
-    async def into_default_gallery(self, image_id: int, image_type: ImageType) -> None:
-        """Move an image the item stands for into the default gallery with its imageType."""
+    async def resync(self, image_id: int, item: SyncItem) -> str | None:
+        """Give an image the product already has what the item carries: its type and URL,
+        its alt and option when given (else it keeps the merchant's). Returns its gallery."""
         i = image_table
         option = (
             await self.session.execute(sa.select(i.c.option).where(i.c.id == image_id))
         ).scalar()
-        await self.session.execute(
-            sa.update(i)
-            .where(i.c.id == image_id)
-            .values(option=None, image_type=image_type.value, updated_at=self.now)
-        )
-        if option is not None:
+        values: dict[str, object] = {
+            "image_type": item.image_type.value,
+            "source_url": item.url,
+            "updated_at": self.now,
+        }
+        if item.alt is not None:
+            values["alt"] = None if validation.is_blank(item.alt) else item.alt
+        target = validation.trimmed(item.option)
+        if target is not None and target != option:
+            values["option"] = target
             self.left.add(option)
+            option = target
+        await self.session.execute(sa.update(i).where(i.c.id == image_id).values(**values))
+        return option
 
     async def list_item(self, index: int, item: SyncItem, image_id: int) -> int:
         """Point the item's downloadable image row (made if new) at ``image_id``; its id."""
@@ -458,10 +539,14 @@ class _ListWrite:
         )
 
     async def save_order(self, images: list[int], rows: list[int]) -> None:
-        """Synced images first in the default gallery, in sync order; close up the rest."""
+        """Synced images first in their galleries, in sync order; close up the rest."""
         await Gallery.downloadables(self.product_id).save(self.session, rows)
-        default = Gallery.images(self.product_id, None)
-        rest = [i for i in await default.order(self.session) if i not in set(images)]
-        await default.save(self.session, images + rest)
-        for option in self.left:
+        synced: dict[str | None, list[int]] = {}
+        for image_id in images:
+            synced.setdefault(self.galleries[image_id], []).append(image_id)
+        for option, ids in synced.items():
+            gallery = Gallery.images(self.product_id, option)
+            rest = [i for i in await gallery.order(self.session) if i not in set(images)]
+            await gallery.save(self.session, ids + rest)
+        for option in self.left - set(synced):
             await Gallery.images(self.product_id, option).close_up(self.session)

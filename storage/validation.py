@@ -84,6 +84,34 @@ def option_name(value: str | None, field: FieldPath) -> list[Problem]:
     return optional_text(value, field, OPTION_LENGTH)
 
 
+def option_list(values: Sequence[str] | None, field: FieldPath) -> list[Problem]:
+    """A product's declared options: at most ``MAX_LIST``, each a valid option name, none twice
+    once trimmed."""
+    if values is None:
+        return []
+    if len(values) > MAX_LIST:
+        message = f"{field[-1]} holds {len(values)} options; at most {MAX_LIST}."
+        return [Problem(field, ErrorCode.TOO_MANY, message)]
+    problems: list[Problem] = []
+    seen: set[str] = set()
+    for index, value in enumerate(values):
+        at = (*field, str(index))
+        wrong = option_name(value, at)
+        if not wrong and value.strip() in seen:
+            wrong = [Problem(at, ErrorCode.INVALID, "This option appears earlier in the list.")]
+        seen.add(value.strip())
+        problems += wrong
+    return problems
+
+
+def declared_option(options: Sequence[str], value: str | None, field: FieldPath) -> list[Problem]:
+    """An image's option (trimmed) must be one of its product's options when it declares any."""
+    if not options or value is None or value in options:
+        return []
+    message = f"option {value!r} is not one of the product's options ({', '.join(options)})."
+    return [Problem(field, ErrorCode.INVALID, message)]
+
+
 def position(value: int | None, field: FieldPath) -> list[Problem]:
     if value is not None and value < 0:
         return [Problem(field, ErrorCode.INVALID, "position must be 0 or more.")]

@@ -1,4 +1,5 @@
-"""Video use cases: upload (MP4, checked from the bytes), move, reorder, delete."""
+"""Video use cases: upload (MP4, checked from the bytes; a file or a URL to download), move,
+reorder, delete."""
 
 from __future__ import annotations
 
@@ -12,7 +13,14 @@ from storage import validation
 from storage.backend import Backend, BlobChanges, ProductRef
 from storage.enums import ErrorCode, MediaSource
 from storage.errors import FieldPath, MediaFailure
-from storage.receiving import Arrived, Incoming, done_with, receive_video
+from storage.receiving import (
+    Content,
+    FromUrl,
+    done_with,
+    receive_video,
+    stored_source,
+    url_problems,
+)
 from storage.sql.gallery import Gallery, insert_row
 from storage.sql.tables import utcnow, video_table
 
@@ -20,12 +28,21 @@ from storage.sql.tables import utcnow, video_table
 @dataclass(frozen=True)
 class NewVideo:
     product: ProductRef
-    content: Incoming | Arrived
+    content: Content
     position: int | None = None
-    source: MediaSource = MediaSource.UPLOAD
+    source: MediaSource | None = None
+    """None: URL for content downloaded from a URL, UPLOAD otherwise."""
+
+    @property
+    def stored_source(self) -> MediaSource:
+        return stored_source(self.content, self.source)
 
 
 async def upload_video(backend: Backend, video: NewVideo) -> int:
+    if isinstance(video.content, FromUrl):
+        wrong = url_problems(video.content.url, video.content.field)
+        if wrong:
+            raise MediaFailure(wrong)
     problems = validation.position(video.position, ("position",))
     problems += await backend.check_product(video.product)
     if problems:
@@ -50,7 +67,7 @@ async def upload_video(backend: Backend, video: NewVideo) -> int:
             video_table,
             product_id=product.id,
             position=len(await gallery.order(session)),
-            source=video.source.value,
+            source=video.stored_source.value,
             mime_type=info.mime_type,
             file_size=temp.size,
             checksum=temp.sha256,

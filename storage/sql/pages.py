@@ -22,7 +22,7 @@ MAX_INTEGER = 2**31 - 1
 
 
 class InvalidCursor(ValueError):
-    """The ``after`` cursor was not made by this gateway for this list."""
+    """The ``after`` (or ``before``) cursor was not made by this gateway for this list."""
 
 
 @dataclass(frozen=True)
@@ -104,18 +104,30 @@ async def fetch_page(
     first: int,
     after: str | None,
     descending: bool = False,
+    last: int | None = None,
+    before: str | None = None,
 ) -> Page[T]:
-    """Run one page query and its count. ``query`` selects the rows, filtered but unordered."""
-    if after is not None:
-        query = query.where(after_clause(keys, decode_cursor(name, after, keys), descending))
-    order = [k.expression.desc() if descending else k.expression.asc() for k in keys]
-    rows = (await connection.execute(query.order_by(*order).limit(first + 1))).all()
-    items = [build(row) for row in rows[:first]]
+    """Run one page query and its count. ``query`` selects the rows, filtered but unordered.
+
+    With ``last`` the page is the last ``last`` rows before the ``before`` cursor (Relay's
+    backward pagination): the same keyset walked the other way, handed back in list order."""
+    backward = last is not None
+    count = last if last is not None else first
+    cursor = before if backward else after
+    reverse = descending != backward
+    if cursor is not None:
+        query = query.where(after_clause(keys, decode_cursor(name, cursor, keys), reverse))
+    order = [k.expression.desc() if reverse else k.expression.asc() for k in keys]
+    rows = (await connection.execute(query.order_by(*order).limit(count + 1))).all()
+    items = [build(row) for row in rows[:count]]
+    if backward:
+        items.reverse()
     total = (await connection.execute(count_query)).scalar_one()
+    more = len(rows) > count
     return Page(
         items=items,
         cursors=[encode_cursor(name, key_of(item)) for item in items],
-        has_next_page=len(rows) > first,
-        has_previous_page=after is not None,
+        has_next_page=cursor is not None if backward else more,
+        has_previous_page=more if backward else cursor is not None,
         total_count=int(total),
     )

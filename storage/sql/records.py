@@ -42,6 +42,7 @@ class ProductRecord(Record):
     id: int
     sku: str
     name: str
+    options: list[str]
     created_at: datetime
     updated_at: datetime
 
@@ -64,6 +65,7 @@ class ImageRecord(Record):
     file_size: int
     checksum: str
     blob_key: str
+    source_url: str | None
     created_at: datetime
     updated_at: datetime
 

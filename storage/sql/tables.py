@@ -24,6 +24,11 @@ class Product(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     sku: str = Field(sa_type=sa.String(255), unique=True, index=True)
     name: str = Field(sa_type=sa.String(1000), index=True)
+    options: list[str] = Field(
+        default_factory=list,
+        sa_column=sa.Column(sa.JSON, nullable=False, server_default=sa.text("'[]'")),
+    )
+    """The declared option galleries, in order; empty: any option name is accepted."""
     created_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
 
@@ -57,6 +62,8 @@ class Image(SQLModel, table=True):
     file_size: int = Field(sa_type=sa.BigInteger)
     checksum: str = Field(sa_type=sa.String(64))
     blob_key: str = Field(sa_type=sa.String(128), index=True)
+    source_url: str | None = Field(default=None, sa_type=sa.String(2048), index=True)
+    """The URL the bytes were downloaded from (uploadImage(url), a sync); null for uploads."""
     created_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_timestamp())
 

@@ -207,22 +207,20 @@ def default_gallery(product: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def assert_positions(product: dict[str, Any]) -> None:
-    """Downloadable positions 0..k-1, every gallery 0..n-1, synced images first in the default
-    gallery in downloadable order."""
+    """Downloadable positions 0..k-1, every gallery 0..n-1, synced images first in their
+    galleries in downloadable order."""
     downloadables = product["downloadableImages"]
     assert [d["position"] for d in downloadables] == list(range(len(downloadables)))
-    galleries: dict[str | None, list[int]] = {}
+    galleries: dict[str | None, list[dict[str, Any]]] = {}
     for image in product["images"]:
-        galleries.setdefault(image["option"], []).append(image["position"])
-    for positions in galleries.values():
-        assert sorted(positions) == list(range(len(positions)))
-    gallery = default_gallery(product)
-    synced_ids = [d["image"]["id"] for d in downloadables]
-    assert [image["id"] for image in gallery[: len(synced_ids)]] == synced_ids
+        galleries.setdefault(image["option"], []).append(image)
+    for option, images in galleries.items():
+        assert sorted(i["position"] for i in images) == list(range(len(images)))
+        in_order = [i["id"] for i in sorted(images, key=lambda i: i["position"])]
+        synced_ids = [d["image"]["id"] for d in downloadables if d["image"]["option"] == option]
+        assert in_order[: len(synced_ids)] == synced_ids
     for d in downloadables:
         assert d["status"] == "DOWNLOADED"
-        assert d["image"]["position"] == d["position"]
-        assert d["image"]["option"] is None
         assert d["image"]["imageType"] == d["imageType"]
 
 
@@ -490,20 +488,31 @@ async def test_downloaded_bytes_the_product_has_are_adopted(
     await sync_api.assert_consistent()
 
 
-async def test_adopted_image_leaves_its_option_gallery(sync_api: Api, server: ImageServer) -> None:
+async def test_adopted_image_keeps_its_option_gallery(sync_api: Api, server: ImageServer) -> None:
+    """An item without an option leaves the adopted image in the merchant's gallery, first
+    there (synced images lead their gallery); one with an option moves it."""
     product = await sync_api.create_product("ERP-1")
     red = [await sync_api.upload_image(product["id"], png(s), option="red") for s in (80, 81, 82)]
     assert all(p["userErrors"] == [] for p in red)
     url = server.serve("/red1.png", png(81))
     (result,) = await synced(sync_api, "ERP-1", [{"url": url, "imageType": "SWATCH"}])
     assert result["image"]["id"] == red[1]["image"]["id"]
-    assert result["image"]["option"] is None
+    assert result["image"]["option"] == "red"
     assert result["image"]["imageType"] == "SWATCH"
     current = await state(sync_api, "ERP-1")
-    still_red = sorted(
+    in_red = sorted(
         (i for i in current["images"] if i["option"] == "red"), key=lambda i: i["position"]
     )
-    assert [i["id"] for i in still_red] == [red[0]["image"]["id"], red[2]["image"]["id"]]
+    assert [i["id"] for i in in_red] == [red[i]["image"]["id"] for i in (1, 0, 2)]
+    assert_positions(current)
+
+    (result,) = await synced(sync_api, "ERP-1", [{"url": url, "option": " blue "}])
+    assert result["image"]["option"] == "blue"
+    current = await state(sync_api, "ERP-1")
+    assert [i["id"] for i in current["images"] if i["option"] == "red"] == [
+        red[0]["image"]["id"],
+        red[2]["image"]["id"],
+    ]
     assert_positions(current)
     await sync_api.assert_consistent()
 

@@ -129,8 +129,11 @@ class Gateway:
 @contextmanager
 def running_gateway(tmp_path: Path) -> Iterator[Gateway]:
     """``media-gateway serve`` on a free port of 127.0.0.1 with its own SQLite file and media
-    root; waits for /healthz and reads the admin token it prints; always stopped on the way out."""
-    with server_process.running_gateway(tmp_path, "server") as server:
+    root; waits for /healthz and reads the admin token it prints; always stopped on the way out.
+    It may download from 127.0.0.1 (the tests' image servers)."""
+    with server_process.running_gateway(
+        tmp_path, "server", fetch_allow_hosts="127.0.0.1"
+    ) as server:
         tokens = TOKEN_LINE.findall(server.stdout())
         assert len(tokens) == 1, server.stdout()
         yield Gateway(server.base, tokens[0], server.log)

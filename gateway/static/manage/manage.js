@@ -13,12 +13,17 @@ const IMAGE_MIME = "application/x-media-gateway-image";
 const ERRORS = "userErrors { field code message }";
 const PRODUCT_QUERY = `query ManageProduct($sku: String!) {
   product(sku: $sku) {
-    id sku name
+    id sku name options
     images {
-      id position isMain option alt width height mimeType fileSize
+      id url position isMain option alt imageType sourceUrl width height mimeType fileSize
       renditions(sizes: [THUMBNAIL]) { url url2x width height }
     }
+    videos { id url position mimeType fileSize durationSeconds }
+    downloadableImages { id url position imageType status error updatedAt image { id } }
   }
+}`;
+const SEARCH_QUERY = `query ManageSearch($search: String!) {
+  products(first: 20, filter: { search: $search }) { totalCount edges { node { sku name } } }
 }`;
 const SIGN_IN_QUERY = "query ManageSignIn { __typename }";
 const UPLOAD_MUTATION = `mutation ManageUpload($input: UploadImageInput!) {
@@ -33,6 +38,25 @@ const SET_MAIN_MUTATION = `mutation ManageSetMain($id: ID!) {
 const DELETE_MUTATION = `mutation ManageDelete($ids: [ID!]!) {
   deleteImages(ids: $ids) { deletedIds ${ERRORS} }
 }`;
+const UPDATE_IMAGE_MUTATION = `mutation ManageUpdateImage($id: ID!, $input: UpdateImageInput!) {
+  updateImage(id: $id, input: $input) { image { id option position alt imageType } ${ERRORS} }
+}`;
+const OPTIONS_MUTATION = `mutation ManageOptions($id: ID!, $options: [String!]!) {
+  productUpdate(id: $id, input: { options: $options }) { product { id options } ${ERRORS} }
+}`;
+const UPLOAD_VIDEO_MUTATION = `mutation ManageUploadVideo($input: UploadVideoInput!) {
+  uploadVideo(input: $input) { video { id } ${ERRORS} }
+}`;
+const REORDER_VIDEOS_MUTATION = `mutation ManageReorderVideos($ids: [ID!]!) {
+  reorderVideos(videoIds: $ids) { product { id } ${ERRORS} }
+}`;
+const DELETE_VIDEOS_MUTATION = `mutation ManageDeleteVideos($ids: [ID!]!) {
+  deleteVideos(ids: $ids) { deletedIds ${ERRORS} }
+}`;
+const SYNC_MUTATION = `mutation ManageSync($input: SyncImagesInput!) {
+  syncImages(input: $input) { images { url status error } ${ERRORS} }
+}`;
+const IMAGE_TYPES = ["DEFAULT", "SWATCH", "PICTO"];
 
 const HINTS = {
   UNAUTHENTICATED: "The token is missing, unknown or revoked: sign in again.",
@@ -49,7 +73,7 @@ class GatewayError extends Error {
   }
 }
 
-let product = null; // the product shown: {id, sku, name, images}
+let product = null; // the product shown: {id, sku, name, options, images, videos, ...}
 let dragging = null; // {id, option} of the picture being dragged
 let busy = false;
 
@@ -120,8 +144,11 @@ function uploadFile(query, variables, path, file, onProgress) {
 
 // ---- Messages -----------------------------------------------------------------------------
 
+/** A new action starts: earlier messages and the last upload's status go. */
 function clearMessages() {
   $("messages").replaceChildren();
+  $("sync-outcome").replaceChildren();
+  $("upload").hidden = true;
 }
 
 function say(kind, title, lines = []) {
@@ -209,7 +236,45 @@ function signOut() {
   $("token").focus();
 }
 
-// ---- The product and its galleries --------------------------------------------------------
+// ---- Finding and opening a product ---------------------------------------------------------
+
+async function findProduct(text) {
+  const results = $("results");
+  results.hidden = true;
+  results.replaceChildren();
+  let data;
+  try {
+    data = await graphql(SEARCH_QUERY, { search: text });
+  } catch (error) {
+    reportFailure("Searching", error);
+    return;
+  }
+  const found = data.products.edges.map((edge) => edge.node);
+  const exact = found.find((node) => node.sku === text);
+  if (exact || found.length === 1) {
+    await openProduct((exact || found[0]).sku);
+    return;
+  }
+  if (!found.length) {
+    product = null;
+    $("product").hidden = true;
+    say("error", `No product has the SKU “${text}”.`, ["No product name contains it either."]);
+    return;
+  }
+  for (const node of found) {
+    const item = document.createElement("li");
+    const open = button(`Open ${node.sku}`, `${node.sku} — ${node.name}`, () => {
+      results.hidden = true;
+      openProduct(node.sku);
+    });
+    item.append(open);
+    results.append(item);
+  }
+  results.hidden = false;
+  const more = data.products.totalCount - found.length;
+  say("info", `${data.products.totalCount} products match “${text}”.`, more > 0 ? [`${more} more not shown: refine the search.`] : []);
+  results.querySelector("button").focus();
+}
 
 async function openProduct(sku) {
   let data;
@@ -231,55 +296,133 @@ async function openProduct(sku) {
   return true;
 }
 
+/** Load the product again and draw it, keeping the keyboard focus on the same control. */
 async function reload() {
-  if (product) await openProduct(product.sku);
+  if (!product) return;
+  const focused = document.activeElement && document.activeElement.dataset.focus;
+  await openProduct(product.sku);
+  if (focused) {
+    const again = document.querySelector(`[data-focus="${CSS.escape(focused)}"]`);
+    if (again && !again.disabled) again.focus();
+    else if (again) again.closest("li")?.querySelector("button:not(:disabled)")?.focus();
+  }
 }
 
-function galleries(images) {
-  const groups = new Map();
-  for (const image of images) {
+// ---- The galleries ------------------------------------------------------------------------
+
+/** Every gallery: the main one (""), the declared options in order, then any other option in
+ * use; each with its images in position order. */
+function galleries() {
+  const names = ["", ...product.options];
+  for (const image of product.images) {
     const key = image.option ?? "";
-    if (!groups.has(key)) groups.set(key, []);
-    groups.get(key).push(image);
+    if (!names.includes(key)) names.push(key);
   }
-  for (const list of groups.values()) list.sort((a, b) => a.position - b.position);
-  return [...groups.entries()].sort(([a], [b]) => (a === "" ? -1 : b === "" ? 1 : a < b ? -1 : 1));
+  return names.map((name) => [
+    name,
+    product.images
+      .filter((image) => (image.option ?? "") === name)
+      .sort((a, b) => a.position - b.position),
+  ]);
+}
+
+function galleryName(option) {
+  return option === "" ? "Main gallery" : `Option “${option}”`;
 }
 
 function render() {
   $("product").hidden = false;
   $("product-title").textContent = `${product.name} (${product.sku})`;
   const count = product.images.length;
+  const videos = product.videos.length;
   $("product-summary").textContent =
-    count === 0 ? "No images yet." : `${count} image${count === 1 ? "" : "s"}.`;
+    (count === 0 ? "No images yet." : `${count} image${count === 1 ? "" : "s"}.`) +
+    (videos ? ` ${videos} video${videos === 1 ? "" : "s"}.` : "");
+  const all = galleries();
   const container = $("galleries");
   container.replaceChildren();
-  for (const [option, images] of galleries(product.images)) {
-    const section = document.createElement("section");
-    section.className = "gallery";
-    const heading = document.createElement("h3");
-    heading.textContent = option === "" ? "Main gallery" : `Option “${option}”`;
-    const list = document.createElement("ol");
-    list.className = "thumbs";
-    list.setAttribute("aria-label", heading.textContent);
-    images.forEach((image, index) => list.append(thumbnail(image, index, images)));
-    section.append(heading, list);
-    container.append(section);
+  for (const [option, images] of all) container.append(gallerySection(option, images, all));
+  renderVideos();
+  renderErp();
+}
+
+function gallerySection(option, images, all) {
+  const section = document.createElement("section");
+  section.className = "gallery";
+  section.dataset.option = option;
+  const head = document.createElement("div");
+  head.className = "gallery-head";
+  const heading = document.createElement("h3");
+  heading.textContent = galleryName(option);
+  head.append(heading);
+  const inputId = `upload-${all.findIndex(([name]) => name === option)}`;
+  const choose = document.createElement("label");
+  choose.className = "button";
+  choose.htmlFor = inputId;
+  choose.textContent = "Upload here";
+  const input = document.createElement("input");
+  input.type = "file";
+  input.id = inputId;
+  input.multiple = true;
+  input.accept = "image/png,image/jpeg,image/gif,image/webp";
+  input.setAttribute("aria-label", `Upload images into ${galleryName(option)}`);
+  input.addEventListener("change", async () => {
+    await uploadImages([...input.files], option);
+    input.value = "";
+  });
+  head.append(choose, input);
+  if (option !== "" && product.options.includes(option) && !images.length) {
+    head.append(
+      button(`Remove the gallery ${galleryName(option)}`, "Remove gallery", () =>
+        setOptions(product.options.filter((name) => name !== option), "Removing the gallery"),
+      ),
+    );
   }
+  const list = document.createElement("ol");
+  list.className = "thumbs";
+  list.setAttribute("aria-label", galleryName(option));
+  images.forEach((image, index) => list.append(thumbnail(image, index, images, all)));
+  section.append(head, list);
+  if (!images.length) {
+    const empty = document.createElement("p");
+    empty.className = "empty";
+    empty.textContent = "No images in this gallery yet: upload or drag some here.";
+    section.append(empty);
+  }
+  // A picture dropped on another gallery moves there (at the end, or before the picture
+  // it is dropped on).
+  section.addEventListener("dragover", (event) => {
+    if (dragging && dragging.option !== option) {
+      event.preventDefault();
+      event.dataTransfer.dropEffect = "move";
+      section.classList.add("over");
+    }
+  });
+  section.addEventListener("dragleave", () => section.classList.remove("over"));
+  section.addEventListener("drop", (event) => {
+    section.classList.remove("over");
+    if (!dragging || dragging.option === option) return;
+    event.preventDefault();
+    const target = event.target.closest("li.thumb");
+    const position = target ? Number(target.dataset.position) : null;
+    const id = dragging.id;
+    dragging = null;
+    moveToGallery(id, option, position);
+  });
+  return section;
 }
 
-function button(label, text, onClick, className = "") {
-  const element = document.createElement("button");
-  element.type = "button";
-  element.className = className;
-  element.textContent = text;
-  element.setAttribute("aria-label", label);
-  element.title = label;
-  element.addEventListener("click", onClick);
-  return element;
+function labelled(text, control, id) {
+  const label = document.createElement("label");
+  label.htmlFor = id;
+  label.textContent = text;
+  control.id = id;
+  return [label, control];
 }
 
-function thumbnail(image, index, gallery) {
+function thumbnail(image, index, gallery, all) {
+  const n = index + 1;
+  const where = `image ${n} of ${galleryName(image.option ?? "")}`;
   const item = document.createElement("li");
   item.className = image.isMain ? "thumb main" : "thumb";
   item.draggable = true;
@@ -294,7 +437,7 @@ function thumbnail(image, index, gallery) {
     picture.width = rendition.width;
     picture.height = rendition.height;
   }
-  picture.alt = image.alt || `${product.name}, image ${index + 1}`;
+  picture.alt = image.alt || `${product.name}, ${where}`;
   picture.draggable = false;
   picture.title = image.isMain ? "Main image" : "Click to make this the main image";
   picture.addEventListener("click", () => setMain(image));
@@ -303,33 +446,76 @@ function thumbnail(image, index, gallery) {
   caption.className = "caption";
   const position = document.createElement("span");
   position.className = "position";
-  position.textContent = `#${index + 1}`;
+  position.textContent = `#${n}`;
   caption.append(position);
-  if (image.isMain) {
-    const badge = document.createElement("span");
-    badge.className = "badge";
-    badge.textContent = "Main";
-    caption.append(badge);
-  }
+  if (image.isMain) caption.append(badge("Main"));
+  if (image.sourceUrl) caption.append(badge("ERP", "erp", `Downloaded from ${image.sourceUrl}`));
   const size = document.createElement("span");
   size.className = "size";
   size.textContent = `${image.width}×${image.height}`;
   caption.append(size);
+  item.append(picture, caption);
+  if (image.sourceUrl) {
+    const source = document.createElement("p");
+    source.className = "source";
+    source.textContent = image.sourceUrl;
+    item.append(source);
+  }
+
+  const fields = document.createElement("div");
+  fields.className = "fields";
+  const alt = document.createElement("input");
+  alt.value = image.alt ?? "";
+  alt.maxLength = 1000;
+  alt.dataset.focus = `${image.id}:alt`;
+  alt.setAttribute("aria-label", `Alt text of ${where}`);
+  alt.addEventListener("change", () =>
+    updateImage("Saving the alt text", image, { alt: alt.value.trim() || null }),
+  );
+  alt.addEventListener("keydown", (event) => {
+    if (event.key === "Enter") alt.blur();
+  });
+  const type = document.createElement("select");
+  type.dataset.focus = `${image.id}:type`;
+  type.setAttribute("aria-label", `Type of ${where}`);
+  for (const value of IMAGE_TYPES) type.add(new Option(value.toLowerCase(), value));
+  type.value = image.imageType;
+  type.addEventListener("change", () =>
+    updateImage("Saving the image type", image, { imageType: type.value }),
+  );
+  const move = document.createElement("select");
+  move.dataset.focus = `${image.id}:gallery`;
+  move.setAttribute("aria-label", `Gallery of ${where}`);
+  for (const [name] of all) move.add(new Option(galleryName(name), name));
+  move.value = image.option ?? "";
+  move.addEventListener("change", () => moveToGallery(image.id, move.value, null));
+  fields.append(
+    ...labelled("Alt", alt, `alt-${image.id}`),
+    ...labelled("Type", type, `type-${image.id}`),
+    ...labelled("Gallery", move, `gallery-${image.id}`),
+  );
 
   const actions = document.createElement("div");
   actions.className = "actions";
-  const n = index + 1;
-  const main = button(`Make image ${n} the main image`, "★ Main", () => setMain(image), "main");
+  const main = button(`Make ${where} the main image`, "★ Main", () => setMain(image), "main");
   main.disabled = image.isMain;
   main.setAttribute("aria-pressed", String(image.isMain));
-  const earlier = button(`Move image ${n} earlier`, "◀", () => move(image, gallery, -1));
+  const earlier = button(`Move ${where} earlier`, "◀", () => moveWithin(image, gallery, -1));
   earlier.disabled = index === 0;
-  const later = button(`Move image ${n} later`, "▶", () => move(image, gallery, 1));
+  earlier.dataset.focus = `${image.id}:earlier`;
+  const later = button(`Move ${where} later`, "▶", () => moveWithin(image, gallery, 1));
   later.disabled = index === gallery.length - 1;
-  const remove = button(`Delete image ${n}`, "Delete", () => deleteImage(image, n), "delete");
+  later.dataset.focus = `${image.id}:later`;
+  const remove = button(`Delete ${where}`, "Delete", () => deleteImage(image, where), "delete");
   actions.append(main, earlier, later, remove);
-
-  item.append(picture, caption, actions);
+  item.append(fields, actions);
+  // Alt+arrow keys on a picture's controls move it within its gallery.
+  item.addEventListener("keydown", (event) => {
+    if (!event.altKey || !["ArrowLeft", "ArrowRight"].includes(event.key)) return;
+    event.preventDefault();
+    (event.key === "ArrowLeft" ? earlier : later).focus();
+    moveWithin(image, gallery, event.key === "ArrowLeft" ? -1 : 1);
+  });
 
   item.addEventListener("dragstart", (event) => {
     dragging = { id: image.id, option: image.option ?? "" };
@@ -340,7 +526,9 @@ function thumbnail(image, index, gallery) {
   item.addEventListener("dragend", () => {
     dragging = null;
     item.classList.remove("dragging");
-    for (const el of document.querySelectorAll(".drop-target")) el.classList.remove("drop-target");
+    for (const el of document.querySelectorAll(".drop-target, .over")) {
+      el.classList.remove("drop-target", "over");
+    }
   });
   item.addEventListener("dragover", (event) => {
     if (dragging && dragging.option === (image.option ?? "") && dragging.id !== image.id) {
@@ -363,6 +551,140 @@ function thumbnail(image, index, gallery) {
   return item;
 }
 
+function button(label, text, onClick, className = "") {
+  const element = document.createElement("button");
+  element.type = "button";
+  element.className = className;
+  element.textContent = text;
+  element.setAttribute("aria-label", label);
+  element.title = label;
+  element.addEventListener("click", onClick);
+  return element;
+}
+
+function badge(text, className = "", title = "") {
+  const element = document.createElement("span");
+  element.className = `badge ${className}`.trim();
+  element.textContent = text;
+  if (title) element.title = title;
+  return element;
+}
+
+// ---- Videos and ERP images ---------------------------------------------------------------
+
+function renderVideos() {
+  const list = $("videos");
+  list.replaceChildren();
+  const videos = [...product.videos].sort((a, b) => a.position - b.position);
+  if (!videos.length) {
+    const empty = document.createElement("li");
+    empty.className = "help";
+    empty.textContent = "No videos yet.";
+    list.append(empty);
+  }
+  videos.forEach((video, index) => {
+    const n = index + 1;
+    const item = document.createElement("li");
+    item.className = "video";
+    item.dataset.id = video.id;
+    const player = document.createElement("video");
+    player.src = video.url;
+    player.controls = true;
+    player.preload = "metadata";
+    player.setAttribute("aria-label", `Video ${n}`);
+    const caption = document.createElement("div");
+    caption.className = "caption";
+    const position = document.createElement("span");
+    position.textContent = `#${n}`;
+    const size = document.createElement("span");
+    size.className = "size";
+    const seconds = video.durationSeconds ? `${video.durationSeconds.toFixed(1)} s, ` : "";
+    size.textContent = `${seconds}${Math.round(video.fileSize / 1024)} KiB`;
+    caption.append(position, size);
+    const ids = videos.map((v) => v.id);
+    const actions = document.createElement("div");
+    actions.className = "actions";
+    const swap = (step) => {
+      const order = [...ids];
+      [order[index], order[index + step]] = [order[index + step], order[index]];
+      mutate("Reordering the videos", REORDER_VIDEOS_MUTATION, { ids: order }, "reorderVideos");
+    };
+    const earlier = button(`Move video ${n} earlier`, "◀", () => swap(-1));
+    earlier.disabled = index === 0;
+    earlier.dataset.focus = `${video.id}:earlier`;
+    const later = button(`Move video ${n} later`, "▶", () => swap(1));
+    later.disabled = index === videos.length - 1;
+    later.dataset.focus = `${video.id}:later`;
+    const remove = button(
+      `Delete video ${n}`,
+      "Delete",
+      () => {
+        if (!window.confirm(`Delete video ${n} of ${product.sku}? This cannot be undone.`)) return;
+        mutate("Deleting the video", DELETE_VIDEOS_MUTATION, { ids: [video.id] }, "deleteVideos");
+      },
+      "delete",
+    );
+    actions.append(earlier, later, remove);
+    item.append(player, caption, actions);
+    list.append(item);
+  });
+}
+
+function erpItems() {
+  return [...product.downloadableImages].sort((a, b) => a.position - b.position);
+}
+
+function renderErp() {
+  const items = erpItems();
+  const failed = items.filter((item) => item.status === "FAILED").length;
+  const last = items.map((item) => item.updatedAt).sort().at(-1);
+  $("erp-summary").textContent = items.length
+    ? `${items.length} URL${items.length === 1 ? "" : "s"} from the ERP` +
+      `${failed ? `, ${failed} failed` : ""}; last synced ${new Date(last).toLocaleString()}.`
+    : "The ERP has sent no image for this product.";
+  $("resync").disabled = !items.length;
+  const list = $("erp-list");
+  list.replaceChildren();
+  for (const item of items) {
+    const row = document.createElement("li");
+    const status = document.createElement("span");
+    status.className = item.status;
+    status.textContent = item.status;
+    row.append(status, ` #${item.position + 1} ${item.url}`);
+    if (item.error) row.append(` — ${item.error}`);
+    list.append(row);
+  }
+}
+
+async function resync() {
+  const items = erpItems().map((item) => ({
+    url: item.url,
+    position: item.position,
+    imageType: item.imageType,
+  }));
+  if (!items.length || busy) return;
+  busy = true;
+  clearMessages();
+  const outcome = $("sync-outcome");
+  try {
+    const data = await graphql(SYNC_MUTATION, { input: { productSku: product.sku, images: items } });
+    const payload = data.syncImages;
+    await reload();
+    if (checkPayload("Re-sync", payload)) {
+      const stored = payload.images.filter((image) => image.status === "DOWNLOADED").length;
+      say("info", `Re-sync: done. ${stored} of ${payload.images.length} images are downloaded.`);
+    } else {
+      const lines = payload.userErrors.map((e) => describeUserError(e));
+      say("error", "Re-sync failed: the ERP list was left as it was.", lines);
+    }
+    outcome.replaceChildren(...[...$("messages").children].map((node) => node.cloneNode(true)));
+  } catch (error) {
+    reportFailure("Re-sync", error);
+  } finally {
+    busy = false;
+  }
+}
+
 // ---- Changes ----------------------------------------------------------------------------
 
 async function mutate(what, query, variables, field) {
@@ -372,6 +694,7 @@ async function mutate(what, query, variables, field) {
   try {
     const data = await graphql(query, variables);
     const ok = checkPayload(what, data[field]);
+    busy = false;
     await reload();
     if (ok) say("info", `${what}: done.`);
     return ok;
@@ -387,7 +710,7 @@ function reorder(ids) {
   return mutate("Reordering", REORDER_MUTATION, { ids }, "reorderImages");
 }
 
-function move(image, gallery, step) {
+function moveWithin(image, gallery, step) {
   const ids = gallery.map((i) => i.id);
   const from = ids.indexOf(image.id);
   const to = from + step;
@@ -396,17 +719,42 @@ function move(image, gallery, step) {
   reorder(ids);
 }
 
+function updateImage(what, image, input) {
+  return mutate(what, UPDATE_IMAGE_MUTATION, { id: image.id, input }, "updateImage");
+}
+
+function moveToGallery(id, option, position) {
+  const input = { option: option === "" ? null : option };
+  if (position !== null) input.position = position;
+  return mutate(`Moving to ${galleryName(option)}`, UPDATE_IMAGE_MUTATION, { id, input }, "updateImage");
+}
+
+function setOptions(options, what) {
+  return mutate(what, OPTIONS_MUTATION, { id: product.id, options }, "productUpdate");
+}
+
+async function addOption(event) {
+  event.preventDefault();
+  const name = $("new-option").value.trim();
+  if (!product || !name) return;
+  // Options already used by images are declared with it, so that declaring one refuses none.
+  const used = product.images.map((image) => image.option).filter((option) => option !== null);
+  const options = [...new Set([...product.options, ...used, name])];
+  if (await setOptions(options, `Adding the gallery “${name}”`)) $("new-option").value = "";
+}
+
 function setMain(image) {
   if (image.isMain) return;
   mutate("Making the main image", SET_MAIN_MUTATION, { id: image.id }, "setMainImage");
 }
 
-function deleteImage(image, n) {
-  if (!window.confirm(`Delete image ${n} of ${product.sku}? This cannot be undone.`)) return;
+function deleteImage(image, where) {
+  if (!window.confirm(`Delete ${where} of ${product.sku}? This cannot be undone.`)) return;
   mutate("Deleting", DELETE_MUTATION, { ids: [image.id] }, "deleteImages");
 }
 
-async function uploadFiles(files) {
+/** Upload files one multipart request each, with one progress bar for all of them. */
+async function uploadAll(files, { query, field, input, noun }) {
   if (!product || !files.length || busy) return;
   busy = true;
   clearMessages();
@@ -423,15 +771,15 @@ async function uploadFiles(files) {
     const weight = Math.max(file.size, 1);
     try {
       const data = await uploadFile(
-        UPLOAD_MUTATION,
-        { input: { productId: product.id, file: null } },
+        query,
+        { input: { ...input, productId: product.id, file: null } },
         "variables.input.file",
         file,
         (fraction) => {
           progress.value = Math.round(((done + fraction * weight) / total) * 100);
         },
       );
-      const payload = data.uploadImage;
+      const payload = data[field];
       if (payload.userErrors.length) {
         problems.push(...payload.userErrors.map((e) => describeUserError(e, `${file.name}: `)));
       } else {
@@ -451,7 +799,21 @@ async function uploadFiles(files) {
   busy = false;
   await reload();
   if (problems.length) say("error", `${files.length - stored} file(s) were not stored.`, problems);
-  if (stored) say("info", `${stored} image${stored === 1 ? "" : "s"} uploaded.`);
+  if (stored) say("info", `${stored} ${noun}${stored === 1 ? "" : "s"} uploaded.`);
+}
+
+function uploadImages(files, option = "") {
+  const input = option === "" ? {} : { option };
+  return uploadAll(files, { query: UPLOAD_MUTATION, field: "uploadImage", input, noun: "image" });
+}
+
+function uploadVideos(files) {
+  return uploadAll(files, {
+    query: UPLOAD_VIDEO_MUTATION,
+    field: "uploadVideo",
+    input: {},
+    noun: "video",
+  });
 }
 
 // ---- Wiring -------------------------------------------------------------------------------
@@ -470,7 +832,7 @@ function setUpDropzone() {
     zone.classList.remove("over");
     if (!hasFiles(event)) return;
     event.preventDefault();
-    uploadFiles([...event.dataTransfer.files]);
+    uploadImages([...event.dataTransfer.files]);
   });
   // A file dropped beside the zone must not make the browser leave the page.
   window.addEventListener("dragover", (event) => {
@@ -479,11 +841,16 @@ function setUpDropzone() {
   window.addEventListener("drop", (event) => {
     if (hasFiles(event)) event.preventDefault();
   });
-  $("files").addEventListener("change", async (event) => {
-    const files = [...event.target.files];
-    await uploadFiles(files);
-    event.target.value = "";
-  });
+  for (const [id, upload] of [
+    ["files", uploadImages],
+    ["video-files", uploadVideos],
+  ]) {
+    $(id).addEventListener("change", async (event) => {
+      const files = [...event.target.files];
+      await upload(files);
+      event.target.value = "";
+    });
+  }
 }
 
 function start() {
@@ -492,9 +859,11 @@ function start() {
   $("pick").addEventListener("submit", async (event) => {
     event.preventDefault();
     clearMessages();
-    const sku = $("sku").value.trim();
-    if (sku) await openProduct(sku);
+    const text = $("sku").value.trim();
+    if (text) await findProduct(text);
   });
+  $("add-option").addEventListener("submit", addOption);
+  $("resync").addEventListener("click", resync);
   setUpDropzone();
   showSignedIn();
   const sku = new URLSearchParams(location.hash.slice(1)).get("sku");
