@@ -29,7 +29,9 @@ class Documents:
 
     def __init__(self, size: int = DOCUMENTS) -> None:
         self.parsed: Lru[tuple[str, tuple[tuple[str, object], ...]], DocumentNode] = Lru(size)
-        self.valid: Lru[tuple[str, tuple[type, ...]], bool] = Lru(size)
+        self.valid: Lru[tuple[str, tuple[str, ...]], bool] = Lru(size)
+        """By the names of the rules: Strawberry's depth and alias limiters make a rule class
+        per request, but the rules of one schema's requests are always the same."""
 
 
 class DocumentCache(SchemaExtension):
@@ -58,7 +60,7 @@ class DocumentCache(SchemaExtension):
     def on_validate(self) -> Iterator[None]:
         execution = self.execution_context
         query = execution.query
-        key = (query or "", tuple(execution.validation_rules))
+        key = (query or "", tuple(rule.__qualname__ for rule in execution.validation_rules))
         known = (
             query is not None
             and execution.pre_execution_errors is None
