@@ -258,7 +258,7 @@ def rendition_views(
     mime_type: str,
     sizes: list[enums.RenditionSize] | None,
     format: enums.RenditionFormat | None,
-) -> list[RenditionView]:
+) -> tuple[RenditionView, ...]:
     """What ``Image.renditions(sizes, format)`` lists for an image (null format: ORIGINAL)."""
     return context.backend.renditions.describe(
         checksum, width, height, mime_type, sizes, format or enums.RenditionFormat.ORIGINAL
