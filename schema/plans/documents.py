@@ -3,9 +3,9 @@
 Storefronts send the same few documents over and over (with different variables), and the
 schema is static, so a document that parsed and validated once will again. Strawberry's own
 ``ParserCache`` and ``ValidationCache`` do not fit the gateway: the first raises a syntax error
-from its hook, where Strawberry no longer turns it into the request's error (nor gives it its
-code), the second keys its cache by the document's AST (hashing it whole on every request) and
-overwrites errors that gateway/limits.py set before validation. These caches are keyed by the
+from its hook, outside Strawberry's handling of parse errors (the error would lose its code
+GRAPHQL_PARSE_FAILED); the second keys its cache by the document's AST (hashing it whole on
+every request) and overwrites errors that gateway/limits.py set before validation. These caches are keyed by the
 text, keep only successes (a syntax or validation error is produced again, as normal), and leave
 a request that an earlier extension refused alone.
 """
