@@ -20,6 +20,7 @@ _.on_execute
 _.on_operation
 _.render_graphql_ide
 _.decode_json
+_.encode_json
 _.get_context
 
 # Enum members that arrive only as values (database text, GraphQL enum values).

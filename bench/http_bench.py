@@ -164,7 +164,15 @@ def ensure_wrk() -> str:
 
 
 def run_wrk(url: str, body: Path, cold: bool, seconds: float, connections: int) -> Run:
-    env = {**os.environ, "BENCH_BODY": str(body), "BENCH_NONCE": NONCE if cold else ""}
+    # BENCH_RUN: wrk's counters restart with each run, so without a run id of its own a cold
+    # run would repeat the requests of the one before it (and the response cache answer them).
+    run_id = f"{time.time_ns():x}"
+    env = {
+        **os.environ,
+        "BENCH_BODY": str(body),
+        "BENCH_NONCE": NONCE if cold else "",
+        "BENCH_RUN": run_id,
+    }
     threads = max(1, min(connections, os.cpu_count() or 1))
     command = [
         ensure_wrk(),

@@ -1,12 +1,14 @@
 -- POSTs one JSON body to wrk's URL for bench/http_bench.py.
 -- BENCH_BODY: a file holding the body. With BENCH_NONCE set, its text inside the body is
--- replaced on every request by "<thread>-<counter>", so no two requests are the same.
+-- replaced on every request by "<BENCH_RUN>-<thread>-<counter>", so no two requests are the
+-- same, in this run or any other (the driver gives each run its own BENCH_RUN).
 -- done() prints one line "BENCH_RESULT {json}" with the figures the driver reads.
 
 local body_file = assert(io.open(os.getenv("BENCH_BODY"), "rb"))
 local body = body_file:read("*a")
 body_file:close()
 local nonce = os.getenv("BENCH_NONCE")
+local run_id = os.getenv("BENCH_RUN") or ""
 local head, tail = body, nil
 if nonce and nonce ~= "" then
   local at = assert(string.find(body, nonce, 1, true), "BENCH_NONCE not in the body")
@@ -28,7 +30,7 @@ function request()
     return wrk.format("POST", nil, headers, body)
   end
   counter = counter + 1
-  return wrk.format("POST", nil, headers, head .. thread_id .. "-" .. counter .. tail)
+  return wrk.format("POST", nil, headers, head .. run_id .. "-" .. thread_id .. "-" .. counter .. tail)
 end
 
 function done(summary, latency, requests)

@@ -29,6 +29,7 @@ from gateway.metrics import Metrics, OperationMetrics, metrics_endpoint
 from gateway.observability import RequestObserver, configure_logging
 from gateway.settings import Settings
 from schema import build_schema
+from schema.plans import CompiledPlans, DocumentCache, Documents, Plans
 from storage.backend import Backend
 from storage.blobs import BlobStore, LocalBlobStore
 from storage.events import MediaEvents
@@ -105,6 +106,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
             partial(QueryCostLimiter, max_cost=settings.max_query_cost),
             *([] if settings.introspection else [DisableIntrospection]),
             partial(OperationMetrics, metrics=metrics),
+            # After the limits: they bound what is parsed and refuse before validation.
+            partial(DocumentCache, documents=Documents()),
+            *(
+                [partial(CompiledPlans, plans=Plans(metrics.count_plan))]
+                if settings.compiled_plans
+                else []
+            ),
         ],
         max_batch=settings.max_batch,
     )

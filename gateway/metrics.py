@@ -114,13 +114,25 @@ class Metrics:
             "Answers dropped from the response cache to stay within its bytes.",
             registry=registry,
         )
+        self.compiled_plans = Counter(
+            "graphql_compiled_plans",
+            "Queries answered from a compiled plan (hit) or executed normally (fallback).",
+            ["outcome"],
+            registry=registry,
+        )
         self.cache_bytes = Gauge(
             "response_cache_bytes", "Bytes the response cache holds.", registry=registry
         )
         for kind in ("image", "video"):
             self.uploaded_bytes.labels(kind=kind)
+        for outcome_ in ("hit", "fallback"):
+            self.compiled_plans.labels(outcome=outcome_)
         self.events = MetricsEvents(self)
         self._operation_names: set[str] = set()
+
+    def count_plan(self, hit: bool) -> None:
+        """Whether a query was answered by a compiled plan (schema/plans/)."""
+        self.compiled_plans.labels(outcome="hit" if hit else "fallback").inc()
 
     def operation_label(self, name: str | None) -> str:
         """The label for a client's operation name: "anonymous" when there is none, "other"

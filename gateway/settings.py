@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     is current (gateway/response_cache.py); GET ETags then answer 304 without executing."""
     response_cache_bytes: int = Field(64 * MIB, ge=0)
     """Bytes of answers the response cache keeps, least recently used dropped first."""
+    compiled_plans: bool = True
+    """Answer the storefront queries it covers from a plan compiled once per document
+    (schema/plans/) instead of executing them field by field; the answer is the same."""
 
     def host_is_trusted(self, host: str | None) -> bool:
         """Whether media URLs built on the request's ``Host`` may be cached for everyone."""

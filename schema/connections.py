@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Generic, Self, TypeVar
 
 import strawberry
@@ -80,7 +80,7 @@ def check_first(first: int | None, default: int, maximum: int, name: str = "firs
     return first
 
 
-def _named(info: Info, argument: str) -> bool:
+def named(info: Info, argument: str) -> bool:
     """Whether the request gives the field's ``argument`` a value other than null."""
     (selected,) = info.selected_fields
     return isinstance(selected, SelectedField) and selected.arguments.get(argument) is not None
@@ -95,12 +95,29 @@ def window(
     default: int,
     maximum: int,
 ) -> dict[str, Any]:
+    """The page a connection field of ``info`` asks for (see ``page_window``)."""
+    return page_window(
+        first, after, last, before, default, maximum, first_named=lambda: named(info, "first")
+    )
+
+
+def page_window(
+    first: int | None,
+    after: str | None,
+    last: int | None,
+    before: str | None,
+    default: int,
+    maximum: int,
+    *,
+    first_named: Callable[[], bool],
+) -> dict[str, Any]:
     """The page a connection field asks for, as the read functions take it: ``first`` after
     a cursor, or ``last`` before one (Relay). The two pairs are exclusive; ``first`` has a
-    default, so it counts as given only when the request names it (not null)."""
+    default, so it counts as given only when the request names it (``first_named``: not
+    null)."""
     if last is None and before is None:
         return {"first": check_first(first, default, maximum), "after": after}
-    if after is not None or _named(info, "first"):
+    if after is not None or first_named():
         raise bad_user_input("Give first and after, or last and before, not both pairs.")
     return {
         "first": default,

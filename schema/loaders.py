@@ -4,6 +4,7 @@ sibling fields resolve concurrently."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
@@ -14,7 +15,18 @@ from storage import reads
 from storage.sql.database import Database
 from storage.sql.records import DownloadableImageRecord, ImageRecord, ProductRecord, VideoRecord
 
+K = TypeVar("K")
 V = TypeVar("V")
+
+
+class SharedLoader(DataLoader[K, V]):
+    """A DataLoader whose loads survive the cancellation of one of their waiters. Every
+    field that asks for a key awaits the same future, and graphql-core cancels the fields
+    beside one that failed: without the shield that cancels the future for the fields of
+    other objects too, and the whole request fails with CancelledError."""
+
+    def load(self, key: K) -> Awaitable[V]:
+        return asyncio.shield(super().load(key))
 
 
 class Loaders:
@@ -26,7 +38,7 @@ class Loaders:
                 async with db.read() as connection:
                     return await read(connection, keys)
 
-            return DataLoader(load_fn=load)
+            return SharedLoader(load_fn=load)
 
         self.product: DataLoader[int, ProductRecord | None] = batch(reads.products_by_id)
         self.image: DataLoader[int, ImageRecord | None] = batch(reads.images_by_id)

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
-from typing import TypeVar
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import strawberry
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from schema import arguments
 from schema.connections import (
     Connection,
     DownloadableImageGroupConnection,
     ProductDownloadableImages,
+    named,
+    page_window,
     window,
 )
 from schema.context import Info
@@ -28,7 +32,7 @@ from schema.types import (
 )
 from storage import enums, reads
 from storage.sql.pages import InvalidCursor, Page
-from storage.sql.records import main_image
+from storage.sql.records import ProductRecord, main_image
 from storage.validation import SKU_LENGTH
 
 T = TypeVar("T")
@@ -70,6 +74,62 @@ async def _page(read: Awaitable[Page[T]]) -> Page[T]:
         raise bad_user_input(str(exc)) from None
 
 
+@dataclass(frozen=True)
+class ProductRef:
+    """What ``product(id, sku)`` looks for: a pk (None: the id names no product) or a SKU."""
+
+    pk: int | None
+    sku: str | None
+
+
+def product_ref(id: str | None, sku: str | None) -> ProductRef:
+    """The product that ``product(id, sku)`` asks for, once its arguments are checked."""
+    if (id is None) == (sku is None):
+        raise bad_user_input("Give exactly one of id and sku.")
+    if id is not None:
+        return ProductRef(pk_of(id, "Product"), None)
+    return ProductRef(None, arguments.trimmed(sku, "sku", SKU_LENGTH) or "")
+
+
+@dataclass(frozen=True)
+class ProductListing:
+    """A ``products`` page to read, from the field's arguments once they are checked."""
+
+    query: reads.ProductQuery
+    window: dict[str, Any]
+    """``first`` and ``after``, or ``last`` and ``before`` (``page_window``)."""
+
+
+def product_listing(
+    first: int | None = 20,
+    after: str | None = None,
+    filter: ProductFilter | None = None,
+    sort_by: enums.ProductSort | None = enums.ProductSort.SKU,
+    direction: enums.SortDirection | None = enums.SortDirection.ASC,
+    last: int | None = None,
+    before: str | None = None,
+    *,
+    first_named: Callable[[], bool],
+) -> ProductListing:
+    """The page that ``products`` reads; its keyword arguments are the field's, and
+    ``first_named`` tells whether the request gave ``first`` a value."""
+    window = page_window(first, after, last, before, 20, 100, first_named=first_named)
+    if filter is not None:
+        filter = filter.checked()
+    query = reads.ProductQuery(
+        skus=filter.skus if filter else None,
+        search=filter.search if filter else None,
+        has_images=filter.has_images if filter else None,
+        sort=enums.ProductSort(sort_by or enums.ProductSort.SKU),
+        descending=direction == enums.SortDirection.DESC,
+    )
+    return ProductListing(query, window)
+
+
+async def product_page(c: AsyncConnection, listing: ProductListing) -> Page[ProductRecord]:
+    return await _page(reads.product_page(c, listing.query, **listing.window))
+
+
 async def node_by_id(info: Info, value: str) -> Node | None:
     decoded = from_global_id(value)
     if decoded is None:
@@ -101,15 +161,12 @@ class Query:
     async def product(
         self, info: Info, id: strawberry.ID | None = None, sku: str | None = None
     ) -> Product | None:
-        if (id is None) == (sku is None):
-            raise bad_user_input("Give exactly one of id and sku.")
-        if id is not None:
-            pk = pk_of(id, "Product")
-            record = await info.context.loaders.product.load(pk) if pk else None
+        ref = product_ref(id, sku)
+        if ref.sku is None:
+            record = await info.context.loaders.product.load(ref.pk) if ref.pk else None
         else:
-            sku = arguments.trimmed(sku, "sku", SKU_LENGTH)
             async with info.context.backend.db.read() as connection_:
-                record = await reads.product_by_sku(connection_, sku or "")
+                record = await reads.product_by_sku(connection_, ref.sku)
         return Product.of(record) if record else None
 
     @strawberry.field(description=f"first or last: 1..100. {PAIRS}")
@@ -124,18 +181,18 @@ class Query:
         last: int | None = None,
         before: str | None = None,
     ) -> Connection[Product]:
-        page_of = window(info, first, after, last, before, 20, 100)
-        if filter is not None:
-            filter = filter.checked()
-        query = reads.ProductQuery(
-            skus=filter.skus if filter else None,
-            search=filter.search if filter else None,
-            has_images=filter.has_images if filter else None,
-            sort=enums.ProductSort(sort_by or enums.ProductSort.SKU),
-            descending=direction == enums.SortDirection.DESC,
+        listing = product_listing(
+            first,
+            after,
+            filter,
+            sort_by,
+            direction,
+            last,
+            before,
+            first_named=lambda: named(info, "first"),
         )
         async with info.context.backend.db.read() as c:
-            page = await _page(reads.product_page(c, query, **page_of))
+            page = await product_page(c, listing)
         for record in page.items:
             info.context.loaders.product.prime(record.id, record)
         nodes = [Product.of(r) for r in page.items]

@@ -4,15 +4,17 @@ through the request's DataLoaders."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 import strawberry
 
 from schema import arguments
-from schema.context import Info
+from schema.context import Context, Info
 from schema.ids import to_global_id
 from storage import enums, validation
+from storage.media.renditions import RenditionView
 from storage.sql.records import (
     DownloadableImageRecord,
     ImageRecord,
@@ -94,16 +96,10 @@ class Product(Node):
         image_type: enums.ImageType | None = None,
         in_default_gallery: bool | None = None,
     ) -> list[Image]:
-        option = arguments.trimmed(option, "option", validation.OPTION_LENGTH)
+        choose = gallery_filter(option, image_type, in_default_gallery)
         gallery = await info.context.loaders.product_images.load(self.pk)
         main = main_image(gallery)
-        return [
-            Image.of(record, main, info)
-            for record in gallery
-            if (option is None or record.option == option)
-            and (image_type is None or record.image_type == image_type.value)
-            and (in_default_gallery is None or in_default_gallery == (record.option is None))
-        ]
+        return [Image.of(record, main, info) for record in choose(gallery)]
 
     @strawberry.field(description="Ordered by position.")
     async def videos(self, info: Info) -> list[Video]:
@@ -168,13 +164,8 @@ class Image(Node):
         format: enums.RenditionFormat | None = enums.RenditionFormat.ORIGINAL,
     ) -> list[Rendition]:
         context = info.context
-        views = context.backend.renditions.describe(
-            self.checksum,
-            self.width,
-            self.height,
-            self.mime_type,
-            sizes,
-            format or enums.RenditionFormat.ORIGINAL,
+        views = rendition_views(
+            context, self.checksum, self.width, self.height, self.mime_type, sizes, format
         )
         return [
             Rendition(
@@ -253,6 +244,42 @@ class DownloadableImage(Node):
             return None
         images = await load_images(info, [self.image_pk])
         return images[0]
+
+
+def gallery_filter(
+    option: str | None,
+    image_type: enums.ImageType | None,
+    in_default_gallery: bool | None = None,
+) -> Callable[[list[ImageRecord]], list[ImageRecord]]:
+    """What ``Product.images(option, imageType, inDefaultGallery)`` keeps of a gallery, once
+    its arguments are checked."""
+    option = arguments.trimmed(option, "option", validation.OPTION_LENGTH)
+
+    def choose(gallery: list[ImageRecord]) -> list[ImageRecord]:
+        return [
+            record
+            for record in gallery
+            if (option is None or record.option == option)
+            and (image_type is None or record.image_type == image_type.value)
+            and (in_default_gallery is None or in_default_gallery == (record.option is None))
+        ]
+
+    return choose
+
+
+def rendition_views(
+    context: Context,
+    checksum: str,
+    width: int,
+    height: int,
+    mime_type: str,
+    sizes: list[enums.RenditionSize] | None,
+    format: enums.RenditionFormat | None,
+) -> tuple[RenditionView, ...]:
+    """What ``Image.renditions(sizes, format)`` lists for an image (null format: ORIGINAL)."""
+    return context.backend.renditions.describe(
+        checksum, width, height, mime_type, sizes, format or enums.RenditionFormat.ORIGINAL
+    )
 
 
 def _stored_media(type_name: str, record: ImageRecord | VideoRecord, info: Info) -> dict[str, Any]:

@@ -15,6 +15,7 @@ import os
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import IO
 
@@ -35,6 +36,9 @@ from storage.media.rendering import (
 )
 from storage.sql.database import Database
 from storage.sql.tables import image_table
+
+VIEWS = 4096
+"""(original, sizes, format) requests whose rendition views are kept."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,7 @@ class Renditions:
         self._locks: dict[str, _SourceLock] = {}
         self._working = asyncio.Semaphore(max(1, os.cpu_count() or 1))
         self._background: set[asyncio.Task[None]] = set()
+        self._views = lru_cache(maxsize=VIEWS)(self._describe)
 
     # -- URLs ------------------------------------------------------------------
 
@@ -102,7 +107,22 @@ class Renditions:
         mime_type: str,
         sizes: Sequence[RenditionSize] | None,
         requested: RenditionFormat,
-    ) -> list[RenditionView]:
+    ) -> tuple[RenditionView, ...]:
+        """The renditions of an original, one per size asked (all when None). A listing shows
+        the same few images' renditions on every read, so the views (their keys hash and
+        format names) are kept per original and request, in a bounded cache."""
+        chosen = tuple(sizes) if sizes is not None else None
+        return self._views(sha256, width, height, mime_type, chosen, requested)
+
+    def _describe(
+        self,
+        sha256: str,
+        width: int,
+        height: int,
+        mime_type: str,
+        sizes: tuple[RenditionSize, ...] | None,
+        requested: RenditionFormat,
+    ) -> tuple[RenditionView, ...]:
         fmt = rendition_format(
             output_format(BY_MIME_TYPE[mime_type].name, requested, animated=False)
         )
@@ -121,7 +141,7 @@ class Renditions:
                     mime_type=fmt.mime_type,
                 )
             )
-        return views
+        return tuple(views)
 
     def _allowed_boxes(self) -> set[int]:
         return {box * scale for box in self.boxes.values() for scale in (1, 2)}
