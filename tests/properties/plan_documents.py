@@ -180,6 +180,7 @@ class Document:
                 self.argument(
                     "imageType", "ImageType", [(t, t) for t in ("DEFAULT", "SWATCH", "PICTO")]
                 ),
+                self.argument("inDefaultGallery", "Boolean", [("true", True), ("false", False)]),
             )
         if (type_, name) == ("Image", "renditions"):
             lists = [[], ["SMALL", "LARGE"], ["THUMBNAIL"], ["ZOOM", "SMALL", "MEDIUM"]]
@@ -216,6 +217,7 @@ class Document:
             ("{hasImages: true}", {"hasImages": True}),
             ('{hasImages: false, search: "p"}', {"hasImages": False, "search": "p"}),
         ]
+        backward = self.draw(st.integers(0, 3)) == 0
         arguments = self.arguments(
             self.argument(
                 "first", "Int", [(str(n), n) for n in firsts], [("0", 0), ("101", 101), ("-1", -1)]
@@ -226,6 +228,13 @@ class Document:
             self.argument("filter", "ProductFilter", filters),
             self.argument("sortBy", "ProductSort", [(s, s) for s in ("SKU", "NAME", "CREATED_AT")]),
             self.argument("direction", "SortDirection", [("ASC", "ASC"), ("DESC", "DESC")]),
+            # Backward pages run normally; with first or after they are an error.
+            self.argument("last", "Int", [("2", 2), ("20", 20)], [("0", 0)]) if backward else None,
+            self.argument(
+                "before", "String", [(json.dumps(a), a) for a in afters], [('"bogus"', "bogus")]
+            )
+            if backward
+            else None,
         )
         selection = self.selection("ProductConnection", 1)
         return f"products{arguments}{self.directive()} {selection}"
