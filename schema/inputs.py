@@ -174,17 +174,33 @@ class UploadImagesInput:
     option: str | None = strawberry.field(default=None, description=OPTION)
 
 
-@strawberry.input(description="Exactly one of file and url; exactly one of productId, productSku.")
+@strawberry.input(
+    description="Exactly one of productId, productSku. The file is required: a video the "
+    "gateway should fetch goes through uploadVideoFromUrl."
+)
 class UploadVideoInput:
     product_id: strawberry.ID | None = None
     product_sku: str | None = strawberry.field(default=None, description=SKU)
-    file: Upload | None = None
+    file: Upload
     url: str | None = strawberry.field(
         default=None,
-        description=f"Fetched by the gateway; at most {URL_LENGTH} characters, {TEXT}.",
+        description="Refused (INVALID) beside the required file: give the URL to "
+        "uploadVideoFromUrl instead.",
     )
     position: int | None = None
     source: enums.MediaSource | None = None
+
+
+@strawberry.input(description="Exactly one of productId, productSku.")
+class UploadVideoFromUrlInput:
+    product_id: strawberry.ID | None = None
+    product_sku: str | None = strawberry.field(default=None, description=SKU)
+    url: str = strawberry.field(
+        description=f"Fetched by the gateway (the fetcher's rules and the video limit); at "
+        f"most {URL_LENGTH} characters, {TEXT}."
+    )
+    position: int | None = None
+    source: enums.MediaSource | None = strawberry.field(default=None, description="URL when null.")
 
 
 @strawberry.input

@@ -21,6 +21,7 @@ from schema.inputs import (
     UpdateImageInput,
     UploadImageInput,
     UploadImagesInput,
+    UploadVideoFromUrlInput,
     UploadVideoInput,
 )
 from schema.types import DownloadableImage, Image, Product, Video, load_images, load_product
@@ -122,6 +123,27 @@ def _image_content(input: UploadImageInput) -> Content:
     return from_upload(input.file, ("file",))
 
 
+async def _upload_video(
+    info: Info,
+    input: UploadVideoInput | UploadVideoFromUrlInput,
+    content: Callable[[], Content],
+) -> VideoPayload:
+    """The one path of both video uploads; ``content`` refuses inside the payload's errors."""
+    backend = info.context.backend
+
+    async def action() -> int:
+        new = videos.NewVideo(
+            product=product_ref(input.product_id, input.product_sku),
+            content=content(),
+            position=input.position,
+            source=enums.MediaSource(input.source) if input.source else None,
+        )
+        return await videos.upload_video(backend, new)
+
+    pk, errors = await run(info, action)
+    return await _video_payload(info, pk, errors)
+
+
 @strawberry.type
 class Mutation:
     @strawberry.mutation
@@ -210,25 +232,22 @@ class Mutation:
 
     @strawberry.mutation
     async def upload_video(self, info: Info, input: UploadVideoInput) -> VideoPayload:
-        backend = info.context.backend
+        def content() -> Content:
+            if input.url is not None:
+                raise MediaFailure.one(
+                    ("url",),
+                    enums.ErrorCode.INVALID,
+                    "uploadVideo takes the file; give a URL to uploadVideoFromUrl instead.",
+                )
+            return from_upload(input.file, ("file",))
 
-        async def action() -> int:
-            _one_of(input, ("file", "url"))
-            content: Content = (
-                FromUrl(input.url, ("url",))
-                if input.url is not None
-                else from_upload(input.file, ("file",))
-            )
-            new = videos.NewVideo(
-                product=product_ref(input.product_id, input.product_sku),
-                content=content,
-                position=input.position,
-                source=enums.MediaSource(input.source) if input.source else None,
-            )
-            return await videos.upload_video(backend, new)
+        return await _upload_video(info, input, content)
 
-        pk, errors = await run(info, action)
-        return await _video_payload(info, pk, errors)
+    @strawberry.mutation(description="A video fetched by the gateway, with the fetcher's rules.")
+    async def upload_video_from_url(
+        self, info: Info, input: UploadVideoFromUrlInput
+    ) -> VideoPayload:
+        return await _upload_video(info, input, lambda: FromUrl(input.url, ("url",)))
 
     @strawberry.mutation
     async def update_image(

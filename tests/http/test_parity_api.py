@@ -1,6 +1,6 @@
 """What a client migrating from each seed platform needs (issue "Every seed's API"), over HTTP:
 declared product options, sync items with alt and option that a re-sync never undoes, what a
-sync owns, productCreate with images, uploadVideo(url), Image.sourceUrl and the image filters
+sync owns, productCreate with images, uploadVideoFromUrl, Image.sourceUrl and the image filters
 (inDefaultGallery, sinceId, position, sourceUrls), videos by SKU, and backward pagination.
 
 Every refusal is checked to have changed nothing. Run on SQLite and on PostgreSQL:
@@ -40,6 +40,10 @@ UPLOAD_IMAGE = (
 )
 UPLOAD_VIDEO = (
     "mutation($i: UploadVideoInput!) { uploadVideo(input: $i) { "
+    f"video {{ {VIDEO_FIELDS} }} {ERRORS} }} }}"
+)
+UPLOAD_VIDEO_FROM_URL = (
+    "mutation($i: UploadVideoFromUrlInput!) { uploadVideoFromUrl(input: $i) { "
     f"video {{ {VIDEO_FIELDS} }} {ERRORS} }} }}"
 )
 SYNC = (
@@ -331,14 +335,14 @@ async def test_product_create_with_images_refuses_a_taken_sku(
     await papi.assert_consistent()
 
 
-# uploadVideo(url) ------------------------------------------------------------------
+# uploadVideoFromUrl ------------------------------------------------------------------
 
 
 async def test_upload_video_by_url(papi: Api, server: ImageServer) -> None:
     product = (await create(papi, sku="VID-1"))["product"]
     url = server.serve("/clip.mp4", mp4_bytes())
-    done = (await papi.data(UPLOAD_VIDEO, {"i": {"productSku": "VID-1", "url": url}}))[
-        "uploadVideo"
+    done = (await papi.data(UPLOAD_VIDEO_FROM_URL, {"i": {"productSku": "VID-1", "url": url}}))[
+        "uploadVideoFromUrl"
     ]
     assert done["userErrors"] == []
     assert (done["video"]["source"], done["video"]["mimeType"]) == ("URL", "video/mp4")
@@ -350,11 +354,11 @@ async def test_upload_video_by_url(papi: Api, server: ImageServer) -> None:
         ({"url": url}, (["url"], "DUPLICATE")),
         ({"url": "file:///etc/passwd"}, (["url"], "URL_NOT_ALLOWED")),
         ({"url": " "}, (["url"], "REQUIRED")),
-        ({}, (["file"], "REQUIRED")),
+        ({"url": "https://" + "x" * 2050}, (["url"], "INVALID")),
     ]:
-        refused = (await papi.data(UPLOAD_VIDEO, {"i": {"productId": product["id"], **input}}))[
-            "uploadVideo"
-        ]
+        refused = (
+            await papi.data(UPLOAD_VIDEO_FROM_URL, {"i": {"productId": product["id"], **input}})
+        )["uploadVideoFromUrl"]
         assert errors(refused) == [expected], (input, refused)
         await assert_unchanged(papi, "VID-1", before)
     both = await papi.upload(
@@ -363,6 +367,9 @@ async def test_upload_video_by_url(papi: Api, server: ImageServer) -> None:
         {"variables.i.file": ("clip.mp4", mp4_bytes(seconds=2), "video/mp4")},
     )
     assert errors(both.json()["data"]["uploadVideo"]) == [(["url"], "INVALID")]
+    await assert_unchanged(papi, "VID-1", before)
+    no_file = await papi.post(UPLOAD_VIDEO, {"i": {"productId": product["id"], "url": url}})
+    assert no_file["data"] is None and "required field 'file'" in no_file["errors"][0]["message"]
     await assert_unchanged(papi, "VID-1", before)
 
 
@@ -375,9 +382,9 @@ async def test_upload_video_by_url_keeps_the_video_limit(
     ) as api:
         await api.create_product("VID-2")
         url = server.serve("/big.mp4", body)
-        refused = (await api.data(UPLOAD_VIDEO, {"i": {"productSku": "VID-2", "url": url}}))[
-            "uploadVideo"
-        ]
+        refused = (
+            await api.data(UPLOAD_VIDEO_FROM_URL, {"i": {"productSku": "VID-2", "url": url}})
+        )["uploadVideoFromUrl"]
         assert errors(refused) == [(["url"], "FILE_TOO_LARGE")]
         assert await api.count_rows("video") == 0
         await api.assert_consistent()
@@ -389,9 +396,9 @@ async def test_upload_video_by_url_refuses_loopback_without_allow_list(
     async with api_with(settings, "strict") as api:
         await api.create_product("VID-3")
         url = server.serve("/clip.mp4", mp4_bytes())
-        refused = (await api.data(UPLOAD_VIDEO, {"i": {"productSku": "VID-3", "url": url}}))[
-            "uploadVideo"
-        ]
+        refused = (
+            await api.data(UPLOAD_VIDEO_FROM_URL, {"i": {"productSku": "VID-3", "url": url}})
+        )["uploadVideoFromUrl"]
         assert errors(refused) == [(["url"], "URL_NOT_ALLOWED")]
         assert server.total_hits == 0
 

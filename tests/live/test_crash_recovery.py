@@ -1,7 +1,8 @@
 """A gateway killed (SIGKILL) in the middle of an upload, then started again.
 
-* Killed while a multipart body is still arriving: Starlette spools file parts to unnamed
-  temporary files (``TMPDIR``), so the kill leaves nothing behind, there or in the store.
+* Killed while a multipart body is still arriving: the file part streams straight into a
+  temporary blob in the store's ``.tmp`` (nothing is spooled to ``TMPDIR``), named after the
+  process that writes it; the next start removes it.
 * Killed while a blob is being written (a sync download streaming slowly into the store's
   ``.tmp``): the temporary file stays behind, named after the dead process; the next start
   removes it, young as it is, while it spares a young file of a process that still runs
@@ -122,7 +123,7 @@ def test_killed_while_a_multipart_body_streams(tmp_path: Path) -> None:
             for index in range(1024):  # 64 MiB announced, a few MiB sent
                 yield os.urandom(CHUNK)
                 time.sleep(0.002)
-                if index == 64:  # 4 MiB in: well past Starlette's 1 MiB in-memory spool
+                if index == 64:  # 4 MiB in
                     seen_during.append(temp_files(gateway) + sorted(spool.iterdir()))
                     gateway.kill()
             yield f"\r\n--{boundary}--\r\n".encode()
@@ -138,9 +139,13 @@ def test_killed_while_a_multipart_body_streams(tmp_path: Path) -> None:
                 timeout=30,
             )
         assert gateway.process.returncode is not None
-        # Neither while it streamed nor after the kill: no named file anywhere.
-        assert seen_during == [[]]
-        assert temp_files(gateway) == []
+        # While it streamed: one temporary blob in the store, written by the gateway, and
+        # nothing spooled beside it; the kill leaves that blob behind.
+        [[streaming]] = seen_during
+        assert streaming.parent == gateway.media_root / ".tmp"
+        writer = writer_of(streaming.name)
+        assert writer is not None and writer.pid == gateway.pid
+        assert temp_files(gateway) == [streaming]
         assert sorted(spool.iterdir()) == []
     finally:
         gateway.stop()

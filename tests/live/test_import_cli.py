@@ -108,7 +108,7 @@ def create_products(tmp_path: Path, skus: Sequence[str]) -> None:
         backend = build_backend(settings)
         try:
             for sku in skus:
-                await products.create_product(backend, sku, f"Product {sku}")
+                await products.create_product(backend, products.NewProduct(sku, f"Product {sku}"))
         finally:
             await close_backend(backend)
 
